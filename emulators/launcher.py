@@ -1,0 +1,247 @@
+"""Start the whole local stack — Azurite and the ARM, Key Vault and GitHub stand-ins — and describe
+it as `export NAME=value` lines: the SYNOSCD_* settings pointing at the stand-ins, plus
+REQUESTS_CA_BUNDLE and the managed-identity variables, so that with the file sourced both SynosCD and
+a plain Azure SDK script reach the stand-ins with no further setup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from emulators.arm import ArmEmulator
+from emulators.github import GitHubEmulator
+from emulators.httpbase import RunningServer, serve
+from emulators.identity import DEFAULT_CLIENT_ID, TokenIssuer
+from emulators.keyvault import KeyVaultEmulator
+from emulators.tls import make_self_signed
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's published development key (not a secret: it is the same on every machine).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+RESOURCE_GROUP = "synoscd-local"
+ENVIRONMENT = "synoscd-env"
+GITHUB_OWNER = "synoscd-demo"
+GITHUB_REPO = "ops"
+GITHUB_APP_ID = 424242
+GITHUB_INSTALLATION_ID = 4242
+WEBHOOK_SECRET = "local-webhook-secret"  # local stack only; in Azure it lives in Key Vault
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before 127.0.0.1:{port} answered")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def azurite_binary() -> Path:
+    path = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `npm ci` in {REPO_ROOT} (make test does it for you)")
+    return path
+
+
+@dataclass
+class Azurite:
+    proc: subprocess.Popen[bytes]
+    blob_port: int
+    queue_port: int
+    table_port: int
+
+    @property
+    def connection_string(self) -> str:
+        base = "http://127.0.0.1"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={base}:{self.blob_port}/{AZURITE_ACCOUNT};"
+            f"QueueEndpoint={base}:{self.queue_port}/{AZURITE_ACCOUNT};"
+            f"TableEndpoint={base}:{self.table_port}/{AZURITE_ACCOUNT};"
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+def start_azurite(workdir: Path) -> Azurite:
+    # Azurite logs ":0" for port 0 and never says which port it took, so choose free ports first.
+    ports = [free_port() for _ in range(3)]
+    args = [str(azurite_binary()), "--silent", "--inMemoryPersistence", "--disableTelemetry",
+            "--skipApiVersionCheck", "--location", str(workdir / "azurite")]
+    for svc, port in zip(("blob", "queue", "table"), ports, strict=True):
+        args += [f"--{svc}Host", "127.0.0.1", f"--{svc}Port", str(port)]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    azurite = Azurite(proc, *ports)
+    try:
+        for port in ports:
+            wait_for_port(port, 30, proc)
+    except Exception:
+        azurite.stop()
+        raise
+    return azurite
+
+
+@dataclass
+class Stack:
+    """The running local stack; `env` is what the environment file holds."""
+
+    workdir: Path
+    issuer: TokenIssuer
+    servers: dict[str, RunningServer] = field(default_factory=dict)
+    azurite: Azurite | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    owns_workdir: bool = False
+
+    @property
+    def arm(self) -> ArmEmulator:
+        return self.servers["arm"].emulator  # type: ignore[return-value]
+
+    @property
+    def github(self) -> GitHubEmulator:
+        return self.servers["github"].emulator  # type: ignore[return-value]
+
+    @property
+    def keyvault(self) -> KeyVaultEmulator:
+        return self.servers["keyvault"].emulator  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        if self.azurite is not None:
+            self.azurite.stop()
+            self.azurite = None
+        if self.owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_stack(workdir: Path | None = None, with_azurite: bool = True) -> Stack:
+    owns = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="synoscd-stack-")) if workdir is None else workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(workdir=workdir, issuer=TokenIssuer(), owns_workdir=owns)
+    try:
+        _start(stack, with_azurite)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _start(stack: Stack, with_azurite: bool) -> None:
+    tls = make_self_signed(stack.workdir / "tls")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    arm = ArmEmulator(stack.issuer, SUBSCRIPTION_ID, RESOURCE_GROUP, ENVIRONMENT)
+    vault = KeyVaultEmulator(stack.issuer)
+    github = GitHubEmulator(stack.workdir / "repos", GITHUB_APP_ID, public_pem, GITHUB_INSTALLATION_ID)
+    for name, emulator in (("arm", arm), ("keyvault", vault), ("github", github)):
+        stack.servers[name] = serve(emulator, tls)
+    repo_dir = github.create_repo(GITHUB_OWNER, GITHUB_REPO, default_branch="main")
+    vault_url = stack.servers["keyvault"].url
+    for name, value in (
+        ("github-app-id", str(GITHUB_APP_ID)),
+        ("github-app-installation-id", str(GITHUB_INSTALLATION_ID)),
+        ("github-app-private-key", private_pem),
+        ("github-webhook-secret", WEBHOOK_SECRET),
+    ):
+        vault.put_secret(vault_url, name, value)
+    if with_azurite:
+        stack.azurite = start_azurite(stack.workdir)
+    arm_url = stack.servers["arm"].url
+    stack.env = {
+        "SYNOSCD_ARM_ENDPOINT": arm_url,
+        "SYNOSCD_AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+        "SYNOSCD_AZURE_RESOURCE_GROUP": RESOURCE_GROUP,
+        "SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT": ENVIRONMENT,
+        "SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "SYNOSCD_GITHUB_API_URL": stack.servers["github"].url,
+        "SYNOSCD_GITHUB_APP_ID": str(GITHUB_APP_ID),
+        "SYNOSCD_GITHUB_APP_INSTALLATION_ID": str(GITHUB_INSTALLATION_ID),
+        "SYNOSCD_GITHUB_APP_PRIVATE_KEY": private_pem,
+        "SYNOSCD_GITHUB_REPO_OWNER": GITHUB_OWNER,
+        "SYNOSCD_GITHUB_REPO_NAME": GITHUB_REPO,
+        "SYNOSCD_GITHUB_BRANCH": "main",
+        "SYNOSCD_GITHUB_CONFIG_PATH": "apps",
+        "SYNOSCD_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SYNOSCD_KEYVAULT_URL": vault_url,
+        # The managed-identity protocol azure-identity speaks in App Service and Functions.
+        "IDENTITY_ENDPOINT": f"{arm_url}/msi/token",
+        "IDENTITY_HEADER": stack.issuer.identity_header,
+        "REQUESTS_CA_BUNDLE": str(tls.cert_file),
+        # Not read by SynosCD: where tests and the demo drive the stand-ins.
+        "SYNOSCD_EMULATOR_GITHUB_REPO_DIR": str(repo_dir),
+        "SYNOSCD_EMULATOR_WORKDIR": str(stack.workdir),
+        "SYNOSCD_EMULATOR_PIDS": " ".join(
+            str(p) for p in (os.getpid(), stack.azurite.proc.pid if stack.azurite else None) if p
+        ),
+    }
+    if stack.azurite is not None:
+        stack.env["SYNOSCD_STATE_STORE"] = stack.azurite.connection_string
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """Write `export NAME=value` lines atomically, so a reader never sees half a file."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.chmod(0o600)  # it holds the local GitHub App key
+    tmp.replace(path)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a file written by `write_env_file` (shell quoting, values may span lines)."""
+    env: dict[str, str] = {}
+    for token in shlex.split(path.read_text(encoding="utf-8"), comments=True, posix=True):
+        if token == "export":
+            continue
+        name, _, value = token.partition("=")
+        env[name] = value
+    return env

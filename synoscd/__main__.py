@@ -1,0 +1,5 @@
+import sys
+
+from synoscd.cli.main import main
+
+sys.exit(main())
