@@ -27,9 +27,12 @@ def _up(env_file: Path, workdir: Path | None) -> int:
     stack = start_stack(workdir)
     try:
         write_env_file(env_file, stack.env)
-        print(f"local stack up: ARM {stack.env['SYNOSCD_ARM_ENDPOINT']}, "
-              f"GitHub {stack.env['SYNOSCD_GITHUB_API_URL']}, Key Vault {stack.env['SYNOSCD_KEYVAULT_URL']}; "
-              f"settings in {env_file}", flush=True)
+        print(
+            f"local stack up: ARM {stack.env['SYNOSCD_ARM_ENDPOINT']}, "
+            f"GitHub {stack.env['SYNOSCD_GITHUB_API_URL']}, Key Vault {stack.env['SYNOSCD_KEYVAULT_URL']}; "
+            f"settings in {env_file}",
+            flush=True,
+        )
         # An orphaned launcher would leak Azurite: stop when our parent is gone.
         while not stop.wait(0.5):
             if os.getppid() != parent:

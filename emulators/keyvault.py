@@ -24,6 +24,7 @@ class KeyVaultEmulator(Emulator):
         super().__init__()
         self.issuer = issuer
         self.secrets: dict[str, list[dict[str, Any]]] = {}
+        self._seeds: list[tuple[str, str, str]] = []  # (base_url, name, value): restored by reset
         self.add_route("GET", r"/secrets/(?P<name>[0-9A-Za-z-]+)", self._get_latest)
         self.add_route("GET", r"/secrets/(?P<name>[0-9A-Za-z-]+)/versions", self._list_versions)
         self.add_route(
@@ -37,6 +38,13 @@ class KeyVaultEmulator(Emulator):
         with self.lock:
             super().reset()
             self.secrets.clear()
+            for base_url, name, value in self._seeds:
+                self.put_secret(base_url, name, value)
+
+    def seed(self, base_url: str, name: str, value: str) -> None:
+        """A secret the stack starts with; `reset` brings it back."""
+        self._seeds.append((base_url, name, value))
+        self.put_secret(base_url, name, value)
 
     def error_response(self, status: int, code: str, message: str) -> Response:
         return Response.json(status, {"error": {"code": code, "message": message}})

@@ -98,15 +98,25 @@ class Azurite:
                 self.proc.wait(timeout=5)
 
 
-def start_azurite(workdir: Path) -> Azurite:
+def start_azurite() -> Azurite:
     # Azurite logs ":0" for port 0 and never says which port it took, so choose free ports first.
     ports = [free_port() for _ in range(3)]
-    args = [str(azurite_binary()), "--silent", "--inMemoryPersistence", "--disableTelemetry",
-            "--skipApiVersionCheck", "--location", str(workdir / "azurite")]
+    args = [
+        str(azurite_binary()),
+        "--silent",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+    ]
     for svc, port in zip(("blob", "queue", "table"), ports, strict=True):
         args += [f"--{svc}Host", "127.0.0.1", f"--{svc}Port", str(port)]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     azurite = Azurite(proc, *ports)
     try:
         for port in ports:
@@ -115,6 +125,23 @@ def start_azurite(workdir: Path) -> Azurite:
         azurite.stop()
         raise
     return azurite
+
+
+def init_repo(repo_dir: Path, branch: str) -> Path:
+    """An ordinary git work tree with one empty commit; the GitHub stand-in serves what is committed."""
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    git = [
+        "git",
+        "-C",
+        str(repo_dir),
+        "-c",
+        "user.name=SynosCD",
+        "-c",
+        "user.email=synoscd@localhost.invalid",
+    ]
+    subprocess.run([*git, "init", "-q", "-b", branch], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "Initial commit"], check=True)
+    return repo_dir
 
 
 @dataclass
@@ -174,7 +201,9 @@ def _start(stack: Stack, with_azurite: bool) -> None:
     tls = make_self_signed(stack.workdir / "tls")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     ).decode()
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -184,7 +213,7 @@ def _start(stack: Stack, with_azurite: bool) -> None:
     github = GitHubEmulator(stack.workdir / "repos", GITHUB_APP_ID, public_pem, GITHUB_INSTALLATION_ID)
     for name, emulator in (("arm", arm), ("keyvault", vault), ("github", github)):
         stack.servers[name] = serve(emulator, tls)
-    repo_dir = github.create_repo(GITHUB_OWNER, GITHUB_REPO, default_branch="main")
+    repo_dir = init_repo(stack.workdir / "repos" / GITHUB_OWNER / GITHUB_REPO, "main")
     vault_url = stack.servers["keyvault"].url
     for name, value in (
         ("github-app-id", str(GITHUB_APP_ID)),
@@ -192,9 +221,9 @@ def _start(stack: Stack, with_azurite: bool) -> None:
         ("github-app-private-key", private_pem),
         ("github-webhook-secret", WEBHOOK_SECRET),
     ):
-        vault.put_secret(vault_url, name, value)
+        vault.seed(vault_url, name, value)
     if with_azurite:
-        stack.azurite = start_azurite(stack.workdir)
+        stack.azurite = start_azurite()
     arm_url = stack.servers["arm"].url
     stack.env = {
         "SYNOSCD_ARM_ENDPOINT": arm_url,

@@ -39,8 +39,11 @@ class LaunchedStack:
     def admin(self, service: str, method: str, path: str, body: Any = None) -> Any:
         """Call a stand-in's admin API (`/_admin/...`); raises on an error status."""
         resp = requests.request(
-            method, f"{self.url(service)}/_admin/{path.lstrip('/')}", json=body,
-            verify=self.env["REQUESTS_CA_BUNDLE"], timeout=30,
+            method,
+            f"{self.url(service)}/_admin/{path.lstrip('/')}",
+            json=body,
+            verify=self.env["REQUESTS_CA_BUNDLE"],
+            timeout=30,
         )
         resp.raise_for_status()
         return resp.json()
@@ -57,7 +60,10 @@ def launch_stack(env_file: Path, log_file: Path, timeout: float = 90.0) -> Launc
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "emulators", "up", "--env-file", str(env_file)],
-            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + timeout
     while not env_file.exists():
@@ -65,7 +71,9 @@ def launch_stack(env_file: Path, log_file: Path, timeout: float = 90.0) -> Launc
             raise RuntimeError(f"launcher exited with {proc.returncode}: {log_file.read_text()[-2000:]}")
         if time.monotonic() > deadline:
             stop_stack(proc)
-            raise TimeoutError(f"launcher did not write {env_file} in {timeout} s: {log_file.read_text()[-2000:]}")
+            raise TimeoutError(
+                f"launcher did not write {env_file} in {timeout} s: {log_file.read_text()[-2000:]}"
+            )
         time.sleep(0.05)
     return LaunchedStack(read_env_file(env_file), proc, env_file)
 

@@ -41,12 +41,20 @@ def client(arm: LaunchedStack) -> ContainerAppsAPIClient:
 
 def env_id(stack: LaunchedStack) -> str:
     e = stack.env
-    return (f"/subscriptions/{e['SYNOSCD_AZURE_SUBSCRIPTION_ID']}/resourceGroups/{e['SYNOSCD_AZURE_RESOURCE_GROUP']}"
-            f"/providers/Microsoft.App/managedEnvironments/{e['SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT']}")
+    return (
+        f"/subscriptions/{e['SYNOSCD_AZURE_SUBSCRIPTION_ID']}/resourceGroups/{e['SYNOSCD_AZURE_RESOURCE_GROUP']}"
+        f"/providers/Microsoft.App/managedEnvironments/{e['SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT']}"
+    )
 
 
-def app_envelope(stack: LaunchedStack, image: str = "nginx:1.25", cpu: float = 0.25, memory: str = "0.5Gi",
-                 tags: dict[str, str] | None = None, ingress: bool = True) -> dict[str, Any]:
+def app_envelope(
+    stack: LaunchedStack,
+    image: str = "nginx:1.25",
+    cpu: float = 0.25,
+    memory: str = "0.5Gi",
+    tags: dict[str, str] | None = None,
+    ingress: bool = True,
+) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if ingress:
         config["ingress"] = {"external": True, "targetPort": 80}
@@ -76,8 +84,10 @@ def test_managed_identity_credential_gets_a_token_that_arm_accepts(arm: Launched
     cred = ManagedIdentityCredential(client_id=arm.env["SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID"])
     token = cred.get_token("https://management.azure.com/.default")
     assert token.expires_on > time.time() + 600
-    url = f"{arm.url('arm')}/subscriptions/{arm.env['SYNOSCD_AZURE_SUBSCRIPTION_ID']}/resourceGroups/{rg(arm)}" \
-          "/providers/Microsoft.App/containerApps?api-version=2026-07-01"
+    url = (
+        f"{arm.url('arm')}/subscriptions/{arm.env['SYNOSCD_AZURE_SUBSCRIPTION_ID']}/resourceGroups/{rg(arm)}"
+        "/providers/Microsoft.App/containerApps?api-version=2026-07-01"
+    )
     ok = requests.get(url, headers={"Authorization": f"Bearer {token.token}"}, timeout=10)
     assert ok.status_code == 200
     vault_token = cred.get_token("https://vault.azure.net/.default")
@@ -96,8 +106,9 @@ def test_seeded_environment_reads_back(client: ContainerAppsAPIClient, arm: Laun
         client.managed_environments.get(rg(arm), "no-such-env")
 
 
-def test_create_fills_server_defaults_and_read_only_fields(client: ContainerAppsAPIClient,
-                                                           arm: LaunchedStack) -> None:
+def test_create_fills_server_defaults_and_read_only_fields(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     poller = client.container_apps.begin_create_or_update(rg(arm), "web", app_envelope(arm))
     app = poller.result()
     p = app.properties
@@ -119,36 +130,45 @@ def test_create_fills_server_defaults_and_read_only_fields(client: ContainerApps
     assert polls, "the SDK polled the Azure-AsyncOperation URL"
 
 
-def test_revision_only_on_template_change_and_unchanged_put_is_200(client: ContainerAppsAPIClient,
-                                                                   arm: LaunchedStack) -> None:
+def test_revision_only_on_template_change_and_unchanged_put_is_200(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     first = client.container_apps.begin_create_or_update(rg(arm), "api", app_envelope(arm)).result()
     rev1 = first.properties.latest_revision_name
     same = client.container_apps.begin_create_or_update(rg(arm), "api", app_envelope(arm)).result()
     assert same.properties.latest_revision_name == rev1
     tagged = client.container_apps.begin_create_or_update(
-        rg(arm), "api", app_envelope(arm, tags={"synoscd-managed": "true", "team": "a"})).result()
+        rg(arm), "api", app_envelope(arm, tags={"synoscd-managed": "true", "team": "a"})
+    ).result()
     assert tagged.properties.latest_revision_name == rev1, "a tag change makes no revision"
-    rolled = client.container_apps.begin_create_or_update(rg(arm), "api", app_envelope(arm, image="nginx:1.26")).result()
+    rolled = client.container_apps.begin_create_or_update(
+        rg(arm), "api", app_envelope(arm, image="nginx:1.26")
+    ).result()
     assert rolled.properties.latest_revision_name != rev1
     assert [c["status"] for c in arm_calls(arm, "PUT", "/containerApps/api")] == [201, 200, 201, 201]
     revisions = list(client.container_apps_revisions.list_revisions(rg(arm), "api"))
     assert [r.name for r in revisions] == [rev1, rolled.properties.latest_revision_name]
-    latest = client.container_apps_revisions.get_revision(rg(arm), "api", rolled.properties.latest_revision_name)
+    latest = client.container_apps_revisions.get_revision(
+        rg(arm), "api", rolled.properties.latest_revision_name
+    )
     assert latest.properties.health_state == "Healthy"
     assert latest.properties.template.containers[0].image == "nginx:1.26"
 
 
-def test_patch_merges_and_scale_rule_comes_back_in_response_shape(client: ContainerAppsAPIClient,
-                                                                  arm: LaunchedStack) -> None:
+def test_patch_merges_and_scale_rule_comes_back_in_response_shape(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     envelope = app_envelope(arm)
     envelope["properties"]["template"]["scale"]["rules"] = [
-        {"name": "http", "custom": {"type": "http", "metadata": {"concurrentRequests": "50"}}}]
+        {"name": "http", "custom": {"type": "http", "metadata": {"concurrentRequests": "50"}}}
+    ]
     client.container_apps.begin_create_or_update(rg(arm), "scaler", envelope).result()
     app = client.container_apps.get(rg(arm), "scaler")
     rule = app.properties.template.scale.rules[0].as_dict()
     assert rule == {"name": "http", "http": {"metadata": {"concurrentRequests": "50"}}}
     patched = client.container_apps.begin_update(
-        rg(arm), "scaler", {"tags": {"synoscd-managed": "true", "patched": "yes"}}).result()
+        rg(arm), "scaler", {"tags": {"synoscd-managed": "true", "patched": "yes"}}
+    ).result()
     assert patched.tags["patched"] == "yes"
     assert patched.properties.template.containers[0].image == "nginx:1.25"
 
@@ -157,7 +177,8 @@ def test_secret_values_never_come_back(client: ContainerAppsAPIClient, arm: Laun
     envelope = app_envelope(arm)
     envelope["properties"]["configuration"]["secrets"] = [
         {"name": "db", "value": "hunter2"},
-        {"name": "kv", "keyVaultUrl": "https://v.vault.azure.net/secrets/s", "identity": "system"}]
+        {"name": "kv", "keyVaultUrl": "https://v.vault.azure.net/secrets/s", "identity": "system"},
+    ]
     client.container_apps.begin_create_or_update(rg(arm), "sec", envelope).result()
     raw = json.dumps(client.container_apps.get(rg(arm), "sec").as_dict())
     assert "hunter2" not in raw
@@ -188,7 +209,9 @@ def test_delete_is_long_running_then_404(client: ContainerAppsAPIClient, arm: La
 
 def test_invalid_resource_total_is_400(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
     with pytest.raises(HttpResponseError) as err:
-        client.container_apps.begin_create_or_update(rg(arm), "bad", app_envelope(arm, cpu=0.3, memory="0.5Gi"))
+        client.container_apps.begin_create_or_update(
+            rg(arm), "bad", app_envelope(arm, cpu=0.3, memory="0.5Gi")
+        )
     assert err.value.status_code == 400
     assert err.value.error.code == "ContainerAppInvalidResourceTotal"
 
@@ -203,9 +226,15 @@ def test_put_while_in_progress_is_409(client: ContainerAppsAPIClient, arm: Launc
     assert err.value.error.code == "ContainerAppOperationInProgress"
 
 
-def test_long_running_operation_ending_failed_raises(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
-    arm.admin("arm", "POST", "lro-failures",
-              {"method": "PUT", "path": "/containerApps/doomed$", "code": "ContainerAppProvisioningFailed"})
+def test_long_running_operation_ending_failed_raises(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
+    arm.admin(
+        "arm",
+        "POST",
+        "lro-failures",
+        {"method": "PUT", "path": "/containerApps/doomed$", "code": "ContainerAppProvisioningFailed"},
+    )
     poller = client.container_apps.begin_create_or_update(rg(arm), "doomed", app_envelope(arm))
     with pytest.raises(HttpResponseError) as err:
         poller.result()
@@ -215,8 +244,12 @@ def test_long_running_operation_ending_failed_raises(client: ContainerAppsAPICli
 
 def test_429_with_retry_after_is_retried(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
     arm.admin("arm", "POST", "apps", {"name": "busy-api", "envelope": app_envelope(arm)})
-    arm.admin("arm", "POST", "faults",
-              {"method": "GET", "path": "/containerApps/busy-api$", "count": 2, "status": 429, "retryAfter": 0.1})
+    arm.admin(
+        "arm",
+        "POST",
+        "faults",
+        {"method": "GET", "path": "/containerApps/busy-api$", "count": 2, "status": 429, "retryAfter": 0.1},
+    )
     started = time.monotonic()
     app = client.container_apps.get(rg(arm), "busy-api")
     assert app.name == "busy-api"
@@ -224,20 +257,30 @@ def test_429_with_retry_after_is_retried(client: ContainerAppsAPIClient, arm: La
     assert [c["status"] for c in arm_calls(arm, "GET", "/containerApps/busy-api")] == [429, 429, 200]
 
 
-def test_503_burst_then_success_and_dropped_connection(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
+def test_503_burst_then_success_and_dropped_connection(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     arm.admin("arm", "POST", "apps", {"name": "flaky", "envelope": app_envelope(arm)})
-    arm.admin("arm", "POST", "faults", {"method": "GET", "path": "/containerApps/flaky$", "count": 2, "status": 503})
+    arm.admin(
+        "arm", "POST", "faults", {"method": "GET", "path": "/containerApps/flaky$", "count": 2, "status": 503}
+    )
     assert client.container_apps.get(rg(arm), "flaky").name == "flaky"
-    arm.admin("arm", "POST", "faults", {"method": "GET", "path": "/containerApps/flaky$", "count": 1, "drop": True})
+    arm.admin(
+        "arm", "POST", "faults", {"method": "GET", "path": "/containerApps/flaky$", "count": 1, "drop": True}
+    )
     assert client.container_apps.get(rg(arm), "flaky").name == "flaky"
     statuses = [c["status"] for c in arm_calls(arm, "GET", "/containerApps/flaky")]
     assert statuses == [503, 503, 200, "dropped", 200]
 
 
-def test_crashing_image_never_gets_a_ready_revision(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
+def test_crashing_image_never_gets_a_ready_revision(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     client.container_apps.begin_create_or_update(rg(arm), "crashy", app_envelope(arm)).result()
     arm.admin("arm", "POST", "crashing-images", {"image": "broken:1"})
-    app = client.container_apps.begin_create_or_update(rg(arm), "crashy", app_envelope(arm, image="broken:1")).result()
+    app = client.container_apps.begin_create_or_update(
+        rg(arm), "crashy", app_envelope(arm, image="broken:1")
+    ).result()
     p = app.properties
     assert p.provisioning_state == "Succeeded", "ACA reports Succeeded while the new revision fails"
     assert p.latest_ready_revision_name != p.latest_revision_name
@@ -248,9 +291,20 @@ def test_crashing_image_never_gets_a_ready_revision(client: ContainerAppsAPIClie
 
 def test_out_of_band_drift_through_admin(client: ContainerAppsAPIClient, arm: LaunchedStack) -> None:
     client.container_apps.begin_create_or_update(rg(arm), "drifty", app_envelope(arm)).result()
-    arm.admin("arm", "PATCH", "apps/drifty",
-              {"properties": {"template": {"containers": [{"name": "web", "image": "evil:1",
-                                                           "resources": {"cpu": 0.25, "memory": "0.5Gi"}}]}}})
+    arm.admin(
+        "arm",
+        "PATCH",
+        "apps/drifty",
+        {
+            "properties": {
+                "template": {
+                    "containers": [
+                        {"name": "web", "image": "evil:1", "resources": {"cpu": 0.25, "memory": "0.5Gi"}}
+                    ]
+                }
+            }
+        },
+    )
     app = client.container_apps.get(rg(arm), "drifty")
     assert app.properties.template.containers[0].image == "evil:1"
     assert app.properties.provisioning_state == "Succeeded"
@@ -263,8 +317,11 @@ def manual_job(stack: LaunchedStack, image: str = "busybox:1") -> dict[str, Any]
         "properties": {
             "environmentId": env_id(stack),
             "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
-            "template": {"containers": [{"name": "migrate", "image": image,
-                                         "resources": {"cpu": 0.25, "memory": "0.5Gi"}}]},
+            "template": {
+                "containers": [
+                    {"name": "migrate", "image": image, "resources": {"cpu": 0.25, "memory": "0.5Gi"}}
+                ]
+            },
         },
     }
 
@@ -300,13 +357,19 @@ def test_job_start_execution_succeeds_or_fails(client: ContainerAppsAPIClient, a
 # -- faithfulness to the published examples ------------------------------------------------------
 
 MODELS = {
-    "ContainerApps_CreateOrUpdate": models.ContainerApp, "ContainerApps_Get": models.ContainerApp,
-    "ContainerApps_Update": models.ContainerApp, "ContainerApps_ListByResourceGroup": list[models.ContainerApp],
+    "ContainerApps_CreateOrUpdate": models.ContainerApp,
+    "ContainerApps_Get": models.ContainerApp,
+    "ContainerApps_Update": models.ContainerApp,
+    "ContainerApps_ListByResourceGroup": list[models.ContainerApp],
     "ContainerAppsRevisions_GetRevision": models.Revision,
     "ContainerAppsRevisions_ListRevisions": list[models.Revision],
-    "ManagedEnvironments_Get": models.ManagedEnvironment, "Jobs_CreateOrUpdate": models.Job,
-    "Jobs_Get": models.Job, "Jobs_ListByResourceGroup": list[models.Job], "Jobs_Start": models.JobExecutionBase,
-    "JobsExecutions_List": list[models.JobExecution], "JobExecution": models.JobExecution,
+    "ManagedEnvironments_Get": models.ManagedEnvironment,
+    "Jobs_CreateOrUpdate": models.Job,
+    "Jobs_Get": models.Job,
+    "Jobs_ListByResourceGroup": list[models.Job],
+    "Jobs_Start": models.JobExecutionBase,
+    "JobsExecutions_List": list[models.JobExecution],
+    "JobExecution": models.JobExecution,
 }
 
 
@@ -342,19 +405,35 @@ def test_every_example_response_deserialises_through_the_sdk(path: Path) -> None
 # and server defaults). The stand-in may add these and nothing else.
 DOCUMENTED_EXTRAS = {
     "top": {"systemData", "tags"},
-    "properties": {"environmentId", "latestRevisionName", "latestReadyRevisionName", "outboundIpAddresses",
-                   "customDomainVerificationId", "eventStreamEndpoint", "workloadProfileName", "runningState",
-                   "runningStatus"},
+    "properties": {
+        "environmentId",
+        "latestRevisionName",
+        "latestReadyRevisionName",
+        "outboundIpAddresses",
+        "customDomainVerificationId",
+        "eventStreamEndpoint",
+        "workloadProfileName",
+        "runningState",
+        "runningStatus",
+    },
 }
 
 
-@pytest.mark.parametrize("name,kind", [("ContainerApps_CreateOrUpdate", "app"),
-                                       ("ContainerApps_TcpApp_CreateOrUpdate", "app"),
-                                       ("Job_CreateorUpdate", "job")])
-def test_request_examples_read_back_with_the_response_keys(name: str, kind: str, client: ContainerAppsAPIClient,
-                                                           arm: LaunchedStack) -> None:
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("ContainerApps_CreateOrUpdate", "app"),
+        ("ContainerApps_TcpApp_CreateOrUpdate", "app"),
+        ("Job_CreateorUpdate", "job"),
+    ],
+)
+def test_request_examples_read_back_with_the_response_keys(
+    name: str, kind: str, client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
     example = json.loads((EXAMPLES / f"{name}.json").read_text())
-    envelope = copy.deepcopy(example["parameters"].get("containerAppEnvelope") or example["parameters"]["JobEnvelope"])
+    envelope = copy.deepcopy(
+        example["parameters"].get("containerAppEnvelope") or example["parameters"]["JobEnvelope"]
+    )
     envelope["properties"]["environmentId"] = env_id(arm)
     resource = name.split("_")[0].lower()
     if kind == "app":
@@ -364,7 +443,11 @@ def test_request_examples_read_back_with_the_response_keys(name: str, kind: str,
         client.jobs.begin_create_or_update(rg(arm), "ex-job", envelope).result()
         got = client.jobs.get(rg(arm), "ex-job").as_dict()
     expected = example["responses"]["200"]["body"]
-    for level, want, have in (("top", set(expected), set(got)),
-                              ("properties", set(expected["properties"]), set(got["properties"]))):
+    for level, want, have in (
+        ("top", set(expected), set(got)),
+        ("properties", set(expected["properties"]), set(got["properties"])),
+    ):
         assert want <= have, f"{level}: missing {want - have}"
-        assert have - want <= DOCUMENTED_EXTRAS[level], f"{level}: undocumented extras {have - want - DOCUMENTED_EXTRAS[level]}"
+        assert have - want <= DOCUMENTED_EXTRAS[level], (
+            f"{level}: undocumented extras {have - want - DOCUMENTED_EXTRAS[level]}"
+        )

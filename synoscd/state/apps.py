@@ -1,0 +1,157 @@
+"""Per-app records. Flags (suspended, by whom, when, why) are written by operators; status (what the
+last pass did) is written by passes. They live in separate rows so neither writer can lose the
+other's change, and both are ETag-guarded against writers of their own kind."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from synoscd.state import table as t
+
+FLAGS, STATUS, EVENTS = "flags", "status", "events"
+
+
+@dataclass(frozen=True)
+class AppFlags:
+    name: str
+    suspended: bool = False
+    by: str | None = None
+    at: float | None = None
+    reason: str | None = None
+
+
+@dataclass
+class AppStatus:
+    name: str
+    kind: str = "App"
+    desired_revision: str | None = None
+    applied_revision: str | None = None
+    sync_state: str = "Unknown"  # Synced, OutOfSync, Progressing, Failed, Suspended, Skipped
+    health: str = "Unknown"  # Healthy, Progressing, Degraded, Missing, Unknown
+    message: str = ""
+    last_action: str | None = None
+    last_result: str | None = None  # ok | failed | progressing | skipped
+    last_error: str | None = None
+    attempts: int = 0
+    next_retry_at: float | None = None
+    last_synced_at: float | None = None
+    updated_at: float | None = None
+    last_pass: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. field-level changes, backoff details
+    etag: str | None = field(default=None, compare=False)  # as read; guards the next write
+
+    def to_entity(self) -> dict[str, Any]:
+        row = {k: v for k, v in asdict(self).items() if k not in ("name", "extra", "etag")}
+        t.put_json(row, "extra", self.extra)
+        return row
+
+    @classmethod
+    def from_entity(cls, row: dict[str, Any]) -> AppStatus:
+        known = {f.name for f in fields(cls)} - {"name", "extra", "etag"}
+        return cls(
+            name=row["RowKey"],
+            extra=t.get_json(row, "extra", {}) or {},
+            etag=row.get("_etag"),
+            **{k: row[k] for k in known if k in row},
+        )
+
+
+def get_flags(table: TableClient) -> dict[str, AppFlags]:
+    return {
+        row["RowKey"]: AppFlags(
+            row["RowKey"], bool(row.get("suspended")), row.get("by"), row.get("at"), row.get("reason")
+        )
+        for row in t.query(table, FLAGS)
+    }
+
+
+def set_suspended(table: TableClient, name: str, suspended: bool, who: str, reason: str | None) -> AppFlags:
+    def mutate(row: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(row or {}), "suspended": suspended, "by": who, "at": time.time(), "reason": reason or ""}
+
+    row = t.update(table, FLAGS, name, mutate) or {}
+    return AppFlags(name, suspended, row.get("by"), row.get("at"), row.get("reason"))
+
+
+def get_statuses(table: TableClient) -> dict[str, AppStatus]:
+    return {row["RowKey"]: AppStatus.from_entity(row) for row in t.query(table, STATUS)}
+
+
+def get_status(table: TableClient, name: str) -> AppStatus | None:
+    row = t.get(table, STATUS, name)
+    return AppStatus.from_entity(row) if row else None
+
+
+def put_statuses(table: TableClient, statuses: list[AppStatus]) -> None:
+    """Write changed statuses (and one timeline event each) in batches of 100 per partition.
+
+    Each status row is written with the ETag it was read with (or created if new), so a batch that
+    meets a concurrent writer fails whole and falls back to one ETag-guarded update per row."""
+    now = time.time()
+    for status in statuses:
+        status.updated_at = now
+    rows = []
+    for status in statuses:
+        etag = status.etag
+        row = {"PartitionKey": STATUS, "RowKey": status.name, **status.to_entity()}
+        rows.append(
+            (
+                "update",
+                row,
+                {"etag": etag, "match_condition": MatchConditions.IfNotModified, "mode": UpdateMode.REPLACE},
+            )
+            if etag
+            else ("create", row)
+        )
+    for chunk in _chunks(rows, 100):
+        try:
+            table.submit_transaction(chunk)
+        except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
+            for _op, row, *_ in chunk:
+                t.update(table, STATUS, row["RowKey"], lambda _old, row=row: dict(row))
+    events = [
+        ("upsert", {"PartitionKey": EVENTS, "RowKey": _event_key(s.name, now), **s.to_entity()})
+        for s in statuses
+    ]
+    for chunk in _chunks(events, 100):
+        table.submit_transaction(chunk)
+
+
+def _event_key(name: str, at: float) -> str:
+    # Newest first within an app: Table Storage returns rows in RowKey order.
+    return f"{name}|{10**11 - at:017.6f}"
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def get_events(table: TableClient, name: str, limit: int = 50) -> list[AppStatus]:
+    rows = table.query_entities(
+        "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi",
+        parameters={"pk": EVENTS, "lo": f"{name}|", "hi": f"{name}|~"},
+    )
+    out = []
+    for row in rows:
+        out.append(AppStatus.from_entity({**dict(row), "RowKey": name}))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def prune_events(table: TableClient, older_than: float) -> int:
+    """Drop timeline events older than `older_than` (epoch seconds); returns how many."""
+    stale = [
+        r
+        for r in table.query_entities(f"PartitionKey eq '{EVENTS}'", select=["RowKey", "updated_at"])
+        if (r.get("updated_at") or 0) < older_than
+    ]
+    for chunk in _chunks([("delete", {"PartitionKey": EVENTS, "RowKey": r["RowKey"]}) for r in stale], 100):
+        table.submit_transaction(chunk)
+    return len(stale)

@@ -1,0 +1,112 @@
+"""The launcher's contract: `python -m emulators up --env-file PATH` writes PATH once everything
+answers and, on SIGTERM or Ctrl-C, stops every process it started."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emulators.launcher import read_env_file
+from tests.conftest import REPO_ROOT, launch_stack, pid_alive, stop_stack
+
+pytestmark = pytest.mark.integration
+
+REQUIRED = [
+    "SYNOSCD_ARM_ENDPOINT",
+    "SYNOSCD_AZURE_SUBSCRIPTION_ID",
+    "SYNOSCD_AZURE_RESOURCE_GROUP",
+    "SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT",
+    "SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID",
+    "SYNOSCD_GITHUB_API_URL",
+    "SYNOSCD_GITHUB_APP_ID",
+    "SYNOSCD_GITHUB_APP_INSTALLATION_ID",
+    "SYNOSCD_GITHUB_APP_PRIVATE_KEY",
+    "SYNOSCD_GITHUB_REPO_OWNER",
+    "SYNOSCD_GITHUB_REPO_NAME",
+    "SYNOSCD_KEYVAULT_URL",
+    "SYNOSCD_STATE_STORE",
+    "REQUESTS_CA_BUNDLE",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+]
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if pid_alive(p)], "launcher processes left running"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_env_file_is_complete_and_every_process_stops(tmp_path: Path, sig: int) -> None:
+    launched = launch_stack(tmp_path / "stack.env", tmp_path / "launcher.log")
+    env = launched.env
+    assert set(REQUIRED) <= set(env)
+    assert all(
+        env[k].startswith("https://127.0.0.1:")
+        for k in (
+            "SYNOSCD_ARM_ENDPOINT",
+            "SYNOSCD_GITHUB_API_URL",
+            "SYNOSCD_KEYVAULT_URL",
+            "IDENTITY_ENDPOINT",
+        )
+    )
+    assert "TableEndpoint=http://127.0.0.1:" in env["SYNOSCD_STATE_STORE"]
+    assert env["SYNOSCD_GITHUB_APP_PRIVATE_KEY"].count("\n") > 10, "a multi-line value survives the file"
+    pids = [int(p) for p in env["SYNOSCD_EMULATOR_PIDS"].split()]
+    assert len(pids) == 2 and pids[0] == launched.proc.pid
+    assert all(pid_alive(p) for p in pids)
+    assert stop_stack(launched.proc, sig) == 0
+    assert_all_gone(pids)
+    assert not launched.env_file.exists(), "a stopped stack leaves no stale settings behind"
+
+
+def test_sourced_env_file_lets_a_plain_sdk_script_reach_the_stand_ins(tmp_path: Path) -> None:
+    launched = launch_stack(tmp_path / "stack.env", tmp_path / "launcher.log")
+    script = (
+        "import os\n"
+        "from azure.identity import DefaultAzureCredential\n"
+        "from azure.mgmt.appcontainers import ContainerAppsAPIClient\n"
+        "c = ContainerAppsAPIClient(DefaultAzureCredential(), os.environ['SYNOSCD_AZURE_SUBSCRIPTION_ID'],"
+        " base_url=os.environ['SYNOSCD_ARM_ENDPOINT'])\n"
+        "print(c.managed_environments.get(os.environ['SYNOSCD_AZURE_RESOURCE_GROUP'],"
+        " os.environ['SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT']).name)\n"
+    )
+    try:
+        out = subprocess.run(
+            ["bash", "-c", f'set -e; source {launched.env_file}; exec {sys.executable} -c "$0"', script],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert out.returncode == 0, out.stderr
+        assert (
+            out.stdout.strip() == read_env_file(launched.env_file)["SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT"]
+        )
+    finally:
+        stop_stack(launched.proc)
+
+
+def test_orphaned_launcher_stops_itself(tmp_path: Path) -> None:
+    # A shell starts the launcher in the background and exits: the launcher must not outlive it for long.
+    env_file = tmp_path / "stack.env"
+    shell = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            f"{sys.executable} -m emulators up --env-file {env_file} >/dev/null 2>&1 & "
+            f"while [ ! -f {env_file} ]; do sleep 0.05; done",
+        ],
+        cwd=REPO_ROOT,
+    )
+    shell.wait(timeout=90)
+    pids = [int(p) for p in read_env_file(env_file)["SYNOSCD_EMULATOR_PIDS"].split()]
+    assert_all_gone(pids)
