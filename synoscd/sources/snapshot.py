@@ -1,0 +1,46 @@
+"""A snapshot of the ops repository at one revision: the manifest files under the config path, and
+a reader for any other repository file (for `spec.configFrom`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class SourceError(Exception):
+    """The desired state could not be read completely. The engine turns this into 'no prune this
+    pass'; the message names the endpoint or path and what to check."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    revision: str
+    files: Mapping[str, bytes]  # manifest files (.yaml/.yml) under the config path, repo-relative
+    source: str  # owner/repo:path or local:PATH, for the synoscd-source tag
+    # Paths whose content differs from the previous snapshot this source served; None = unknown.
+    changed: frozenset[str] | None = None
+    reader: Callable[[str], bytes | None] = field(default=lambda _path: None, compare=False, repr=False)
+
+    def read(self, path: str) -> bytes | None:
+        """Any file of the repository at this revision (None when absent)."""
+        if path in self.files:
+            return self.files[path]
+        return self.reader(path)
+
+
+class Source(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+    def changed_since(self, revision: str) -> frozenset[str] | None: ...
+
+
+def is_manifest(path: str, config_path: str) -> bool:
+    prefix = config_path.strip("/")
+    inside = not prefix or path == prefix or path.startswith(prefix + "/")
+    return inside and path.lower().endswith((".yaml", ".yml"))
+
+
+def diff_paths(old: Mapping[str, str], new: Mapping[str, str]) -> frozenset[str]:
+    """Paths added, removed or changed between two {path: content id} maps."""
+    return frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
