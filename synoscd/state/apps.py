@@ -51,15 +51,24 @@ class AppStatus:
         t.put_json(row, "extra", self.extra)
         return row
 
+    @property
+    def row_key(self) -> str:
+        return status_key(self.kind, self.name)
+
     @classmethod
-    def from_entity(cls, row: dict[str, Any]) -> AppStatus:
+    def from_entity(cls, row: dict[str, Any], name: str | None = None) -> AppStatus:
         known = {f.name for f in fields(cls)} - {"name", "extra", "etag"}
         return cls(
-            name=row["RowKey"],
+            name=name or row["RowKey"].partition(".")[2],
             extra=t.get_json(row, "extra", {}) or {},
             etag=row.get("_etag"),
             **{k: row[k] for k in known if k in row},
         )
+
+
+def status_key(kind: str, name: str) -> str:
+    """App and Job names may repeat across kinds (they are different ARM types): key by both."""
+    return f"{kind}.{name.lower()}"
 
 
 def get_flags(table: TableClient) -> dict[str, AppFlags]:
@@ -80,11 +89,12 @@ def set_suspended(table: TableClient, name: str, suspended: bool, who: str, reas
 
 
 def get_statuses(table: TableClient) -> dict[str, AppStatus]:
+    """Every status, keyed by `Kind.name`."""
     return {row["RowKey"]: AppStatus.from_entity(row) for row in t.query(table, STATUS)}
 
 
-def get_status(table: TableClient, name: str) -> AppStatus | None:
-    row = t.get(table, STATUS, name)
+def get_status(table: TableClient, kind: str, name: str) -> AppStatus | None:
+    row = t.get(table, STATUS, status_key(kind, name))
     return AppStatus.from_entity(row) if row else None
 
 
@@ -99,7 +109,7 @@ def put_statuses(table: TableClient, statuses: list[AppStatus]) -> None:
     rows = []
     for status in statuses:
         etag = status.etag
-        row = {"PartitionKey": STATUS, "RowKey": status.name, **status.to_entity()}
+        row = {"PartitionKey": STATUS, "RowKey": status.row_key, **status.to_entity()}
         rows.append(
             (
                 "update",
@@ -116,30 +126,31 @@ def put_statuses(table: TableClient, statuses: list[AppStatus]) -> None:
             for _op, row, *_ in chunk:
                 t.update(table, STATUS, row["RowKey"], lambda _old, row=row: dict(row))
     events = [
-        ("upsert", {"PartitionKey": EVENTS, "RowKey": _event_key(s.name, now), **s.to_entity()})
+        ("upsert", {"PartitionKey": EVENTS, "RowKey": _event_key(s.row_key, now), **s.to_entity()})
         for s in statuses
     ]
     for chunk in _chunks(events, 100):
         table.submit_transaction(chunk)
 
 
-def _event_key(name: str, at: float) -> str:
+def _event_key(key: str, at: float) -> str:
     # Newest first within an app: Table Storage returns rows in RowKey order.
-    return f"{name}|{10**11 - at:017.6f}"
+    return f"{key}|{10**11 - at:017.6f}"
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def get_events(table: TableClient, name: str, limit: int = 50) -> list[AppStatus]:
+def get_events(table: TableClient, kind: str, name: str, limit: int = 50) -> list[AppStatus]:
+    key = status_key(kind, name)
     rows = table.query_entities(
         "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi",
-        parameters={"pk": EVENTS, "lo": f"{name}|", "hi": f"{name}|~"},
+        parameters={"pk": EVENTS, "lo": f"{key}|", "hi": f"{key}|~"},
     )
     out = []
     for row in rows:
-        out.append(AppStatus.from_entity({**dict(row), "RowKey": name}))
+        out.append(AppStatus.from_entity(dict(row), name=name))
         if len(out) >= limit:
             break
     return out

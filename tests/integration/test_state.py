@@ -66,27 +66,27 @@ def test_update_retries_on_fresh_data_and_loses_no_write(table: TableClient) -> 
 
 def test_flag_written_during_a_status_write_is_kept(table: TableClient) -> None:
     apps.put_statuses(table, [apps.AppStatus("web", sync_state="Synced")])
-    read = apps.get_statuses(table)["web"]
+    read = apps.get_statuses(table)["App.web"]
     apps.set_suspended(table, "web", True, who="alice", reason="incident")
     read.sync_state = "OutOfSync"
     apps.put_statuses(table, [read])
     assert apps.get_flags(table)["web"].suspended is True
     assert apps.get_flags(table)["web"].reason == "incident"
-    assert apps.get_statuses(table)["web"].sync_state == "OutOfSync"
+    assert apps.get_statuses(table)["App.web"].sync_state == "OutOfSync"
 
 
 def test_status_batch_falls_back_when_a_row_changed_meanwhile(table: TableClient) -> None:
     apps.put_statuses(table, [apps.AppStatus(f"app-{i}") for i in range(150)])
     statuses = apps.get_statuses(table)
     assert len(statuses) == 150
-    stale = statuses["app-3"]
-    fresh = apps.get_statuses(table)["app-3"]
+    stale = statuses["App.app-3"]
+    fresh = apps.get_statuses(table)["App.app-3"]
     fresh.message = "written by someone else"
     apps.put_statuses(table, [fresh])
     stale.message = "from the pass"
-    apps.put_statuses(table, [stale, statuses["app-4"]])
-    assert apps.get_status(table, "app-3").message == "from the pass"
-    events = apps.get_events(table, "app-3")
+    apps.put_statuses(table, [stale, statuses["App.app-4"]])
+    assert apps.get_status(table, "App", "app-3").message == "from the pass"
+    events = apps.get_events(table, "App", "app-3")
     assert [e.message for e in events][:2] == ["from the pass", "written by someone else"]
 
 

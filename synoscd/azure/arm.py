@@ -1,0 +1,149 @@
+"""The ARM adapter over azure-mgmt-appcontainers: list, get, put, delete and start, with the SDK's own
+retry policy and LRO pollers. Bodies in and out are plain dicts in wire shape."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from synoscd.config import Settings
+
+KINDS = ("App", "Job")
+
+
+class ArmError(Exception):
+    """An ARM call failed; `code` is ARM's error code when it gave one."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def describe(exc: Exception, what: str, endpoint: str) -> ArmError:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    if isinstance(exc, ArmError):
+        return exc
+    if isinstance(exc, ClientAuthenticationError):
+        return ArmError(
+            f"{what}: ARM {endpoint} refused the credential ({str(exc).splitlines()[0]}); check "
+            "SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID and the identity's role assignment",
+            "Unauthorized",
+            401,
+        )
+    if isinstance(exc, HttpResponseError):
+        code = getattr(getattr(exc, "error", None), "code", None)
+        message = getattr(getattr(exc, "error", None), "message", None) or str(exc).splitlines()[0]
+        return ArmError(f"{what}: {code or exc.status_code}: {message}", code, exc.status_code)
+    if isinstance(exc, ServiceRequestError | OSError):
+        return ArmError(
+            f"{what}: ARM {endpoint} did not answer ({type(exc).__name__}); check SYNOSCD_ARM_ENDPOINT "
+            "and the network"
+        )
+    return ArmError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    name: str
+    location: str
+
+
+class Arm:
+    def __init__(self, settings: Settings, credential: Any, polling_interval: float = 5.0) -> None:
+        settings.require("azure_subscription_id", "azure_resource_group", "azure_container_app_environment")
+        self.settings = settings
+        self.rg: str = settings.azure_resource_group or ""
+        self.endpoint = settings.arm_endpoint
+        self._credential = credential
+        self._polling_interval = polling_interval
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._environment: Environment | None = None
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+                # polling_interval is only the fallback: ARM's Retry-After on each poll wins.
+                self._client = ContainerAppsAPIClient(
+                    self._credential,
+                    self.settings.azure_subscription_id,
+                    base_url=self.endpoint,
+                    polling_interval=self._polling_interval,
+                    retry_total=4,
+                    retry_backoff_factor=0.5,
+                    retry_backoff_max=20,
+                )
+            return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise describe(exc, what, self.endpoint) from exc
+
+    def environment(self) -> Environment:
+        """The target environment (id, location); read once per process: it does not move."""
+        if self._environment is None:
+            name = self.settings.azure_container_app_environment or ""
+            env = self._call(
+                f"reading environment {name}", self.client.managed_environments.get, self.rg, name
+            )
+            self._environment = Environment(env.id, env.name, env.location)
+        return self._environment
+
+    def _ops(self, kind: str) -> Any:
+        return self.client.container_apps if kind == "App" else self.client.jobs
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        ops = self._ops(kind)
+        return self._call(
+            f"listing {kind}s in {self.rg}",
+            lambda: [r.as_dict() for r in ops.list_by_resource_group(self.rg)],
+        )
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._ops(kind).get(self.rg, name).as_dict()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise describe(exc, f"reading {kind} {name}", self.endpoint) from exc
+
+    def revision(self, app: str, revision: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.client.container_apps_revisions.get_revision(self.rg, app, revision).as_dict()
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise describe(exc, f"reading revision {revision} of {app}", self.endpoint) from exc
+
+    def begin_put(self, kind: str, name: str, body: Mapping[str, Any]) -> Any:
+        """Submit a PUT; returns the SDK's poller (the write is accepted once this returns)."""
+        return self._call(
+            f"applying {kind} {name}", self._ops(kind).begin_create_or_update, self.rg, name, dict(body)
+        )
+
+    def begin_delete(self, kind: str, name: str) -> Any:
+        return self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
+
+    def start_job(self, name: str) -> str:
+        poller = self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name)
+        return str(self._call(f"starting job {name}", poller.result).name)
+
+    def execution_status(self, job: str, execution: str) -> str:
+        result = self._call(
+            f"reading execution {execution} of {job}", self.client.job_execution, self.rg, job, execution
+        )
+        return str(result.properties.status or "Unknown")

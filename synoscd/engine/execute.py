@@ -1,0 +1,84 @@
+"""Execute a plan's writes: submit them with bounded concurrency, then wait on their long-running
+operations within a time budget. An operation still running at the budget is reported as
+progressing (the next pass sees it InProgress and leaves it alone); a failure is recorded for its
+resource and stops no other."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from synoscd.azure.arm import Arm, describe
+from synoscd.engine.plan import Action
+
+OK, FAILED, PROGRESSING = "ok", "failed", "progressing"
+
+
+@dataclass
+class Outcome:
+    action: Action
+    result: str  # ok | failed | progressing
+    error: str | None = None
+    body: dict[str, Any] | None = None  # the resource after the operation, when it finished
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.action.kind, self.action.name.lower())
+
+
+def _submit(arm: Arm, action: Action, before_delete: Callable[[Action], None]) -> Any:
+    if action.action == "delete":
+        before_delete(action)  # the tombstone is written before anything is deleted
+        return arm.begin_delete(action.kind, action.name)
+    assert action.body is not None
+    return arm.begin_put(action.kind, action.name, action.body)
+
+
+def execute(
+    actions: Sequence[Action],
+    arm: Arm,
+    *,
+    max_concurrent: int,
+    wait_seconds: float,
+    before_delete: Callable[[Action], None],
+) -> list[Outcome]:
+    writes = [a for a in actions if a.writes]
+    if not writes:
+        return []
+    submitted: list[tuple[Action, Any]] = []
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(writes)))) as pool:
+        futures = [(a, pool.submit(_submit, arm, a, before_delete)) for a in writes]
+        for action, future in futures:
+            try:
+                submitted.append((action, future.result()))
+            except Exception as exc:
+                outcomes.append(
+                    Outcome(
+                        action,
+                        FAILED,
+                        str(describe(exc, f"{action.action} {action.kind} {action.name}", arm.endpoint)),
+                    )
+                )
+    deadline = time.monotonic() + wait_seconds
+    for action, poller in submitted:
+        outcomes.append(_wait(action, poller, deadline, arm.endpoint))
+    order = {id(a): i for i, a in enumerate(writes)}
+    return sorted(outcomes, key=lambda o: order[id(o.action)])
+
+
+def _wait(action: Action, poller: Any, deadline: float, endpoint: str) -> Outcome:
+    try:
+        poller.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if not poller.done():
+            return Outcome(action, PROGRESSING)
+        result = poller.result()
+    except Exception as exc:
+        return Outcome(
+            action, FAILED, str(describe(exc, f"{action.action} {action.kind} {action.name}", endpoint))
+        )
+    body = result.as_dict() if hasattr(result, "as_dict") else None
+    return Outcome(action, OK, body=body)

@@ -1,0 +1,281 @@
+"""The plan: a pure function from (desired, live, settings, flags, history) to ordered actions, each
+with a reason. No I/O. Every safety invariant that can be decided here is decided here:
+
+- never write or delete a live resource without `synoscd-managed=true` (unmanaged-conflict);
+- protected and suspended resources are never written or deleted;
+- an InProgress resource is never PUT again;
+- prune is off unless enabled, and blocked when the desired set is incomplete or empty, or when it
+  would delete more than the allowed fraction of the managed resources;
+- a broken resource is re-applied with exponential backoff, not every pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from synoscd.azure.translate import diff, is_managed
+from synoscd.engine.health import DEGRADED, MISSING, Health, in_progress
+
+PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
+KIND_ORDER = {"App": 0, "Job": 1}
+BACKOFF_BASE = 60.0
+BACKOFF_MAX = 3600.0
+
+
+def backoff_seconds(attempts: int) -> float:
+    """1, 2, 4 ... minutes, at most an hour."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+
+
+def body_hash(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DesiredItem:
+    kind: str
+    name: str
+    body: Mapping[str, Any]  # the ARM envelope to PUT
+    file: str = ""
+    line: int = 0
+    suspend: bool = False  # spec.suspend
+    wave: int = 0
+    phase: str = "Sync"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name.lower())
+
+
+@dataclass(frozen=True)
+class LiveItem:
+    kind: str
+    name: str
+    body: Mapping[str, Any]
+    health: Health
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name.lower())
+
+    @property
+    def managed(self) -> bool:
+        return is_managed(self.body)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What earlier passes recorded for a resource (from its status row)."""
+
+    attempts: int = 0
+    next_retry_at: float | None = None
+    failed_hash: str | None = None  # body hash of a write that failed; unchanged -> wait for backoff
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    desired: tuple[DesiredItem, ...]
+    complete: bool  # False on any source, parse, validation or render error
+    live: Mapping[tuple[str, str], LiveItem]
+    now: float
+    prune_enabled: bool = False
+    protected: frozenset[str] = frozenset()
+    suspended: frozenset[str] = frozenset()  # names, lower case, from the flags table
+    memory: Mapping[tuple[str, str], Memory] = field(default_factory=dict)
+    max_prune_fraction: float = 0.5
+    force_prune: bool = False
+    incomplete_reason: str = ""
+    only: tuple[str, str] | None = None  # (kind or "", name): plan one resource
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    name: str
+    action: str  # create | update | heal | delete | skip | noop
+    reason: str
+    phase: str = "Sync"
+    wave: int = 0
+    changes: tuple[dict[str, Any], ...] = ()
+    message: str = ""
+    order: int = 0
+    body: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    health: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update", "heal", "delete")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "order": self.order,
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "phase": self.phase,
+            "wave": self.wave,
+            "reason": self.reason,
+        }
+        if self.changes:
+            out["changes"] = list(self.changes)
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str
+    actions: tuple[Action, ...]
+    prune_enabled: bool
+    prune_blocked: str | None
+
+    @property
+    def writes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.writes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "prune": {"enabled": self.prune_enabled, "blocked": self.prune_blocked},
+            "actions": [a.to_dict() for a in self.actions],
+        }
+
+
+def sort_key(a: Action) -> tuple[int, int, int, bytes]:
+    """(phase, wave, kind, name) with names compared byte by byte."""
+    return (PHASES.index(a.phase), a.wave, KIND_ORDER.get(a.kind, 9), a.name.encode())
+
+
+def plan(inp: PlanInput, revision: str) -> Plan:
+    actions = [_plan_desired(d, inp) for d in inp.desired if _selected(inp, d.kind, d.name)]
+    prunes, blocked = _plan_prune(inp)
+    actions += prunes
+    ordered = sorted(actions, key=sort_key)
+    numbered = tuple(replace(a, order=i) for i, a in enumerate(ordered, start=1))
+    return Plan(revision, numbered, inp.prune_enabled, blocked)
+
+
+def _selected(inp: PlanInput, kind: str, name: str) -> bool:
+    if inp.only is None:
+        return True
+    only_kind, only_name = inp.only
+    return name.lower() == only_name.lower() and (not only_kind or only_kind == kind)
+
+
+def _plan_desired(d: DesiredItem, inp: PlanInput) -> Action:
+    live = inp.live.get(d.key)
+    base = Action(
+        d.kind,
+        d.name,
+        "noop",
+        "in-sync",
+        phase=d.phase,
+        wave=d.wave,
+        body=d.body,
+        live=live.body if live else None,
+        health=live.health.status if live else MISSING,
+    )
+    name = d.name.lower()
+    if name in inp.protected:
+        return replace(base, action="skip", reason="protected", message="listed in protected apps")
+    if d.suspend or name in inp.suspended:
+        why = "spec.suspend is true" if d.suspend else "suspended at runtime (synos resume to undo)"
+        return replace(base, action="skip", reason="suspended", message=why)
+    if live is None:
+        return _unless_backoff(replace(base, action="create", reason="missing"), d, inp)
+    if not live.managed:
+        return replace(
+            base,
+            action="skip",
+            reason="unmanaged-conflict",
+            message=f"a {d.kind} named {d.name} exists without tag synoscd-managed=true; "
+            "SynosCD will not touch it (tag it, or rename the manifest)",
+        )
+    if in_progress(live.body):
+        return replace(base, action="skip", reason="in-progress", message=live.health.message)
+    changes = tuple(diff(d.body, live.body))
+    if changes:
+        return _unless_backoff(replace(base, action="update", reason="drift", changes=changes), d, inp)
+    if live.health.status == DEGRADED:
+        return _unless_backoff(
+            replace(base, action="heal", reason="unhealthy", message=live.health.message), d, inp, heal=True
+        )
+    return base
+
+
+def _unless_backoff(action: Action, d: DesiredItem, inp: PlanInput, heal: bool = False) -> Action:
+    """A heal, or a write that failed before with the same body, waits for its backoff."""
+    mem = inp.memory.get(d.key)
+    if mem is None or mem.next_retry_at is None or inp.now >= mem.next_retry_at:
+        return action
+    if heal or mem.failed_hash == body_hash(d.body):
+        wait = int(mem.next_retry_at - inp.now)
+        detail = action.message or action.reason
+        return replace(
+            action,
+            action="skip",
+            reason="backoff",
+            message=f"{detail}; attempt {mem.attempts} failed, next try in {wait} s",
+        )
+    return action
+
+
+def _plan_prune(inp: PlanInput) -> tuple[list[Action], str | None]:
+    desired = {d.key for d in inp.desired}
+    candidates = [
+        live
+        for key, live in sorted(inp.live.items())
+        if key not in desired and live.managed and _selected(inp, live.kind, live.name)
+    ]
+    if not candidates:
+        return [], None
+    managed_total = sum(1 for live in inp.live.values() if live.managed)
+    blocked = _prune_blocked(inp, len(candidates), managed_total)
+    actions = []
+    for live in candidates:
+        base = Action(live.kind, live.name, "delete", "pruned", live=live.body, health=live.health.status)
+        name = live.name.lower()
+        if name in inp.protected:
+            actions.append(
+                replace(base, action="skip", reason="protected", message="not in Git, but protected")
+            )
+        elif name in inp.suspended:
+            actions.append(
+                replace(base, action="skip", reason="suspended", message="not in Git, but suspended")
+            )
+        elif not inp.prune_enabled:
+            actions.append(
+                replace(
+                    base,
+                    action="skip",
+                    reason="prune-disabled",
+                    message="not in Git; prune is off (synos set --prune to enable)",
+                )
+            )
+        elif blocked:
+            actions.append(replace(base, action="skip", reason="prune-blocked", message=blocked))
+        elif in_progress(live.body):
+            actions.append(replace(base, action="skip", reason="in-progress", message=live.health.message))
+        else:
+            actions.append(base)
+    return actions, (blocked if inp.prune_enabled else None)
+
+
+def _prune_blocked(inp: PlanInput, candidates: int, managed_total: int) -> str | None:
+    if not inp.complete:
+        reason = inp.incomplete_reason or "errors in this pass"
+        return f"desired state is incomplete ({reason}); no prune this pass"
+    if not inp.desired and inp.only is None:
+        return "the desired set is empty; refusing to prune everything (check the source path)"
+    if managed_total and candidates / managed_total > inp.max_prune_fraction and not inp.force_prune:
+        return (
+            f"would delete {candidates} of {managed_total} managed resources, more than "
+            f"{inp.max_prune_fraction:.0%}; prune with force to allow it"
+        )
+    return None

@@ -1,0 +1,294 @@
+"""One reconcile pass, read top to bottom like a story. The timer, the webhook and the CLI all call
+`run_pass`; a dry run is the plan without execute."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from synoscd.azure.translate import Target, app_envelope, config_hash, job_envelope
+from synoscd.engine import record
+from synoscd.engine.execute import Outcome, execute
+from synoscd.engine.health import Health, app_health, job_health, needs_revision
+from synoscd.engine.plan import Action, DesiredItem, LiveItem, Plan, PlanInput, plan
+from synoscd.engine.runtime import Runtime, get_runtime
+from synoscd.manifests.desired import DesiredSet, load_desired
+from synoscd.manifests.schema import App
+from synoscd.sources.snapshot import Snapshot, SourceError
+from synoscd.state import apps, history, lease, runtime
+
+log = logging.getLogger("synoscd.pass")
+LEASE_TTL = 600.0
+
+
+@dataclass
+class PassResult:
+    id: str
+    trigger: str
+    dry_run: bool
+    revision: str | None = None
+    plan: Plan | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    source_error: str | None = None
+    queued: bool = False  # another pass held the lease: this request was coalesced into its re-run
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for action in self.plan.actions if self.plan else ():
+            counts[action.action] = counts.get(action.action, 0) + 1
+        for outcome in self.outcomes:
+            counts[outcome.result] = counts.get(outcome.result, 0) + 1
+        return counts
+
+    @property
+    def outcome(self) -> str:
+        if self.queued:
+            return "queued"
+        if self.source_error:
+            return "source-error"
+        if any(o.result == "failed" for o in self.outcomes):
+            return "failed"
+        if self.errors or any(o.result == "progressing" for o in self.outcomes):
+            return "partial"
+        return "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "trigger": self.trigger,
+            "dryRun": self.dry_run,
+            "outcome": self.outcome,
+            "revision": self.revision,
+            "counts": self.counts,
+            "errors": self.errors,
+            "sourceError": self.source_error,
+        }
+        if self.plan is not None:
+            out.update(self.plan.to_dict())
+        out["results"] = [
+            {
+                "kind": o.action.kind,
+                "name": o.action.name,
+                "action": o.action.action,
+                "result": o.result,
+                "error": o.error,
+            }
+            for o in self.outcomes
+        ]
+        if self.finished_at is not None:
+            out["durationMs"] = int((self.finished_at - self.started_at) * 1000)
+        return out
+
+
+def run_pass(
+    trigger: str,
+    dry_run: bool = False,
+    *,
+    app: str | None = None,
+    wait_seconds: float | None = None,
+    force_prune: bool = False,
+    rt: Runtime | None = None,
+) -> PassResult:
+    """Run one pass (and the coalesced re-run, if passes were requested meanwhile)."""
+    rt = rt or get_runtime()
+    wait = rt.settings.pass_wait_seconds if wait_seconds is None else wait_seconds
+    if dry_run:  # read-only: needs no lease
+        return _one_pass(rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune)
+    holder = f"{trigger}-{uuid.uuid4().hex[:8]}"
+    held = lease.acquire(rt.table, holder, LEASE_TTL, trigger)
+    if held is None:
+        log.info("pass requested while another runs: coalesced", extra={"trigger": trigger})
+        return PassResult(id=holder, trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
+    result: PassResult | None = None
+    try:
+        while True:
+            result = _one_pass(rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune)
+            if not lease.release(rt.table, held, LEASE_TTL):
+                held = None
+                return result
+            trigger, app = "coalesced", None  # requests arrived meanwhile: run once more, for everything
+    finally:
+        if held is not None and result is None:  # an exception: let go so the next pass is not blocked
+            lease.release(rt.table, held, 0.0)
+
+
+def _one_pass(
+    rt: Runtime, trigger: str, *, dry_run: bool, only: str | None, wait: float, force_prune: bool
+) -> PassResult:
+    result = PassResult(id=uuid.uuid4().hex[:12], trigger=trigger, dry_run=dry_run)
+    ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
+    log.info("pass started", extra=ctx)
+
+    # 1. runtime settings and per-app flags and memory (Table Storage; env gives the defaults)
+    settings = runtime.load(rt.table, rt.settings)
+    flags = apps.get_flags(rt.table)
+    statuses = apps.get_statuses(rt.table)
+
+    # 2. desired: snapshot -> parse -> validate -> render
+    snapshot, desired = _desired(rt, result)
+
+    # 3. live: list apps and jobs; revisions only where health needs them
+    live = _live(rt)
+
+    # 4. plan (pure)
+    target = Target(
+        rt.arm.environment().id,
+        rt.arm.environment().location,
+        snapshot.source if snapshot else rt.settings.source_label,
+        result.revision or "unknown",
+    )
+    items = _render(desired, target, snapshot, rt) if desired else ()
+    inp = PlanInput(
+        desired=items,
+        complete=bool(desired and desired.complete and snapshot),
+        live=live,
+        now=time.time(),
+        prune_enabled=settings.prune_enabled,
+        protected=frozenset(a.lower() for a in settings.protected_apps),
+        suspended=frozenset(n.lower() for n, f in flags.items() if f.suspended),
+        memory=record.memory_of(statuses),
+        max_prune_fraction=rt.settings.prune_max_fraction,
+        force_prune=force_prune,
+        incomplete_reason=_incomplete_reason(result),
+        only=("", only) if only else None,
+    )
+    result.plan = plan(inp, result.revision or "unknown")
+    if dry_run:
+        result.finished_at = time.time()
+        return result
+
+    # 5. execute: bounded concurrency, long-running operations within the budget
+    result.outcomes = execute(
+        result.plan.actions,
+        rt.arm,
+        max_concurrent=settings.max_concurrent,
+        wait_seconds=wait,
+        before_delete=lambda a: history.put_tombstone(
+            rt.table, a.kind, a.name, dict(a.live or {}), result.id
+        ),
+    )
+    # 6. record: per-app status (only what changed), the pass summary
+    changed = record.statuses(
+        result.plan,
+        result.outcomes,
+        statuses,
+        result.revision,
+        result.id,
+        time.time(),
+        revision_reader=lambda app, rev: rt.arm.revision(app, rev),
+    )
+    apps.put_statuses(rt.table, changed)
+    result.finished_at = time.time()
+    history.record_pass(
+        rt.table,
+        history.PassRecord(
+            id=result.id,
+            trigger=trigger,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            revision=result.revision,
+            outcome=result.outcome,
+            counts=result.counts,
+            errors=[e["message"] if "message" in e else str(e) for e in result.errors][:50],
+            prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
+        ),
+    )
+    if int(result.started_at) % 10 == 0:  # now and then: bounded history
+        history.trim_passes(rt.table)
+    log.info(
+        "pass finished",
+        extra={
+            **ctx,
+            "outcome": result.outcome,
+            "counts": result.counts,
+            "revision": result.revision,
+            "duration_ms": result.to_dict()["durationMs"],
+        },
+    )
+    return result
+
+
+def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredSet | None]:
+    try:
+        snapshot = rt.source().snapshot()
+    except SourceError as exc:
+        result.source_error = str(exc)
+        log.warning("source error: no prune this pass", extra={"pass_id": result.id, "error": str(exc)})
+        return None, None
+    result.revision = snapshot.revision
+    desired = load_desired(snapshot.files)
+    result.errors = [e.to_dict() for e in desired.errors]
+    return snapshot, desired
+
+
+def _incomplete_reason(result: PassResult) -> str:
+    if result.source_error:
+        return f"source error: {result.source_error}"
+    if result.errors:
+        first = result.errors[0]
+        return f"{len(result.errors)} manifest error(s), first {first.get('file')}:{first.get('line')}"
+    return ""
+
+
+def _render(
+    desired: DesiredSet, target: Target, snapshot: Snapshot | None, rt: Runtime
+) -> tuple[DesiredItem, ...]:
+    items = []
+    for res in desired.resources:
+        manifest = res.manifest
+        digest = (
+            _config_hash(manifest, snapshot, rt)
+            if isinstance(manifest, App) and manifest.spec.config_from
+            else None
+        )
+        if isinstance(manifest, App):
+            body = app_envelope(manifest, target, digest)
+        else:
+            body = job_envelope(manifest, target, digest)  # type: ignore[arg-type]
+        items.append(DesiredItem(res.kind, res.name, body, res.file, res.line, suspend=manifest.spec.suspend))
+    return tuple(items)
+
+
+def _config_hash(app: App, snapshot: Snapshot | None, rt: Runtime) -> str:
+    parts: dict[str, bytes | str | None] = {}
+    for path in app.spec.config_from:
+        parts[f"file:{path}"] = snapshot.read(path) if snapshot else None
+    for name, url in app.spec.secrets.items():
+        parts[f"secret:{name}"] = rt.secret_version(url)
+    return config_hash(parts)
+
+
+def _live(rt: Runtime) -> Mapping[tuple[str, str], LiveItem]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        apps_future = pool.submit(rt.arm.list, "App")
+        jobs_future = pool.submit(rt.arm.list, "Job")
+        app_bodies, job_bodies = apps_future.result(), jobs_future.result()
+    troubled = [b for b in app_bodies if needs_revision(b)]
+    revisions: dict[str, Any] = {}
+    if troubled:
+        with ThreadPoolExecutor(max_workers=min(8, len(troubled))) as pool:
+            fetched = pool.map(
+                lambda b: rt.arm.revision(b["name"], b["properties"]["latestRevisionName"]), troubled
+            )
+            revisions = {b["name"]: r for b, r in zip(troubled, fetched, strict=True)}
+    live: dict[tuple[str, str], LiveItem] = {}
+    for body in app_bodies:
+        health: Health = app_health(body, revisions.get(body["name"]))
+        item = LiveItem("App", body["name"], body, health)
+        live[item.key] = item
+    for body in job_bodies:
+        item = LiveItem("Job", body["name"], body, job_health(body))
+        live[item.key] = item
+    return live
+
+
+__all__ = ["Action", "PassResult", "run_pass"]

@@ -1,0 +1,89 @@
+"""The imperative shell's dependencies for one process: settings, credential, the state table, ARM,
+Key Vault and the source. Built lazily and kept for the life of a warm instance."""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cached_property
+from typing import Any
+
+from synoscd.config import Settings, load_settings
+from synoscd.sources.snapshot import Source
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+_KV_URL = re.compile(r"(https://[^/]+)/secrets/([^/]+)(?:/([^/?]+))?")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._vaults: dict[str, Any] = {}
+
+    @cached_property
+    def credential(self) -> Any:
+        from synoscd.azure.credentials import make_credential
+
+        return make_credential(self.settings)
+
+    @cached_property
+    def table(self) -> Any:
+        from synoscd.state.table import open_table
+
+        self.settings.require("state_store")
+        assert self.settings.state_store is not None
+        return open_table(self.settings.state_store.get_secret_value(), self.credential)
+
+    @cached_property
+    def arm(self) -> Any:
+        from synoscd.azure.arm import Arm
+
+        return Arm(self.settings, self.credential)
+
+    @cached_property
+    def secrets(self) -> Any:
+        """The Key Vault holding SynosCD's own secrets (GitHub App, webhook), when configured."""
+        return self.vault(self.settings.keyvault_url) if self.settings.keyvault_url else None
+
+    def vault(self, url: str) -> Any:
+        from synoscd.azure.keyvault import KeyVaultSecrets
+
+        with _lock:
+            if url not in self._vaults:
+                self._vaults[url] = KeyVaultSecrets(url, self.credential)
+            return self._vaults[url]
+
+    def source(self) -> Source:
+        from synoscd.sources.factory import build_source
+        from synoscd.state.blobcache import TableBlobStore
+
+        return build_source(self.settings, self.secrets, TableBlobStore(self.table))
+
+    def secret_version(self, url: str) -> str | None:
+        """The version of a Key Vault secret an app references, where it can be known (else None)."""
+        m = _KV_URL.match(url)
+        if not m:
+            return None
+        if m.group(3):
+            return m.group(3)
+        try:
+            return self.vault(m.group(1)).version(m.group(2))
+        except Exception:  # the identity may not read other vaults: the hash then covers files only
+            return None
+
+
+def get_runtime(settings: Settings | None = None) -> Runtime:
+    global _current
+    with _lock:
+        if settings is not None:
+            _current = Runtime(settings)
+        elif _current is None:
+            _current = Runtime(load_settings())
+        return _current
+
+
+def reset_runtime() -> None:
+    global _current
+    with _lock:
+        _current = None

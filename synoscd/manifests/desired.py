@@ -1,0 +1,257 @@
+"""The pure entry point: files in, the desired set out (valid, rendered resources plus every error).
+
+Reads as the story of one load: read each YAML file, check each document's header, flag duplicate
+names, validate projects, then validate and render every App and Job with its project's defaults and
+policy. No step stops the others: every file and document is looked at, and `complete` is False as
+soon as anything was wrong, which the engine uses to block pruning.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import ManifestError, Path, show, type_name
+from .locate import Locator
+from .model_errors import Issue, issues_from
+from .policy import check_policy
+from .render import merge_defaults, render
+from .schema import API_VERSION, KINDS, MODELS, App, Job, Project
+from .validate import check_app, check_job, check_project
+from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+NAME_PATH: Path = ("metadata", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A validated manifest and where it was defined."""
+
+    kind: str
+    name: str
+    file: str
+    line: int  # line of the document's root node
+    manifest: App | Job | Project
+    project: str | None = None  # the project whose defaults and policy were applied (Apps only)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSet:
+    resources: list[Resource]  # valid, rendered Apps and Jobs
+    projects: list[Resource]  # valid Projects
+    errors: list[ManifestError]
+
+    @property
+    def complete(self) -> bool:
+        """False when anything could not be read or validated: never prune from an incomplete set."""
+        return not self.errors
+
+    def get(self, kind: str, name: str) -> Resource | None:
+        return next((r for r in [*self.resources, *self.projects] if r.kind == kind and r.name == name), None)
+
+
+@dataclass(slots=True)
+class _Entry:
+    doc: LoadedDocument
+    data: Any = None
+    kind: str | None = None
+    name: str | None = None  # metadata.name when it is a string, even if the rest is invalid
+    errors: list[ManifestError] = field(default_factory=list)
+    model: App | Job | Project | None = None
+    project: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None and not self.errors and self.doc.clean
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc.file}:{self.doc.line_of(NAME_PATH)}"
+
+
+def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> DesiredSet:
+    """Parse, validate and render every `.yaml`/`.yml` file of `files` (path -> content); others are ignored."""
+    errors: list[ManifestError] = []
+    entries: list[_Entry] = []
+    for file in sorted(files):
+        if not file.lower().endswith(MANIFEST_SUFFIXES):
+            continue
+        try:
+            documents, file_errors = load_documents(file, files[file], max_file_bytes=max_file_bytes)
+        except Exception as exc:  # a bug must not hide other files' errors
+            documents, file_errors = [], [_internal(file, 1, exc)]
+        errors.extend(file_errors)
+        entries.extend(_header(doc) for doc in documents)
+
+    _flag_duplicates(entries)
+    projects = [entry for entry in entries if entry.kind == "Project"]
+    for entry in projects:
+        _guarded(entry, _validate_project)
+    membership = _membership(projects)
+    for entry in entries:
+        if entry.kind in ("App", "Job"):
+            _guarded(entry, lambda e: _validate_workload(e, membership.get(e.name or "")))
+
+    for entry in entries:
+        errors.extend(entry.errors)
+    return DesiredSet(
+        resources=[_resource(e) for e in entries if e.ok and e.kind != "Project"],
+        projects=[_resource(e) for e in projects if e.ok],
+        errors=sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message)),
+    )
+
+
+def validation_report(desired: DesiredSet) -> dict[str, Any]:
+    """The `synos validate -o json` payload."""
+    resources = sorted([*desired.projects, *desired.resources], key=lambda r: (r.file, r.line))
+    return {
+        "valid": desired.complete,
+        "resources": [{"kind": r.kind, "name": r.name, "file": r.file} for r in resources],
+        "errors": [error.to_dict() for error in desired.errors],
+    }
+
+
+# --- steps -------------------------------------------------------------------------------------
+
+
+def _header(doc: LoadedDocument) -> _Entry:
+    entry = _Entry(doc)
+    data = doc.data
+    if not isinstance(data, dict):
+        entry.errors.append(
+            Locator(doc).error(
+                (), f"document must be a mapping with apiVersion, kind, metadata and spec, got {type_name(data)}"
+            )
+        )
+        return entry
+    issues: list[Issue] = []
+    if "kind" not in data:
+        issues.append((("kind",), "missing required field 'kind'; set it to App, Job or Project"))
+    elif data["kind"] not in KINDS:
+        issues.append((("kind",), f"kind {show(data['kind'])} is not supported; use App, Job or Project"))
+    if "apiVersion" not in data:
+        issues.append((("apiVersion",), f"missing required field 'apiVersion'; set it to {API_VERSION}"))
+    elif data["apiVersion"] != API_VERSION:
+        issues.append((("apiVersion",), f"apiVersion {show(data['apiVersion'])} is not supported; use {API_VERSION}"))
+    entry.errors.extend(Locator(doc).error(path, message) for path, message in issues)
+    if data.get("kind") in KINDS:
+        entry.kind = data["kind"]
+        # Reported once above; validate the rest as if it were right so no other error hides behind it.
+        entry.data = {**data, "apiVersion": API_VERSION}
+        metadata = data.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        entry.name = name if isinstance(name, str) else None
+    return entry
+
+
+def _flag_duplicates(entries: list[_Entry]) -> None:
+    """The same kind and name in two places is an error at both places."""
+    groups: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+    for entry in entries:
+        if entry.kind is not None and entry.name is not None:
+            groups[(entry.kind, entry.name)].append(entry)
+    for (kind, name), group in groups.items():
+        if len(group) < 2:
+            continue
+        for entry in group:
+            others = ", ".join(other.where for other in group if other is not entry)
+            entry.errors.append(
+                Locator(entry.doc).error(
+                    NAME_PATH,
+                    f"{kind} '{name}' is also defined at {others}; each {kind} name must be unique, rename or remove one",
+                )
+            )
+
+
+def _validate_project(entry: _Entry) -> None:
+    model = _validated(entry, Locator(entry.doc))
+    if isinstance(model, Project):
+        locator = Locator(entry.doc)
+        entry.errors.extend(locator.errors(check_project(model)))
+        entry.model = model
+
+
+def _membership(projects: list[_Entry]) -> dict[str, _Entry]:
+    """App name -> the project listing it. An app listed by two projects is an error at both listings."""
+    listed: dict[str, list[tuple[_Entry, int]]] = defaultdict(list)
+    for entry in projects:
+        spec = entry.data.get("spec") if entry.name is not None else None
+        apps = spec.get("apps") if isinstance(spec, dict) else None
+        for index, app in enumerate(apps if isinstance(apps, list) else []):
+            if isinstance(app, str) and all(other is not entry for other, _ in listed[app]):
+                listed[app].append((entry, index))
+    membership: dict[str, _Entry] = {}
+    for app, listings in listed.items():
+        membership[app] = listings[0][0]
+        if len(listings) < 2:
+            continue
+        for entry, index in listings:
+            others = ", ".join(f"'{o.name}' ({o.where})" for o, _ in listings if o is not entry)
+            entry.errors.append(
+                Locator(entry.doc).error(
+                    ("spec", "apps", index),
+                    f"app '{app}' is also listed in project {others}; list each app in one project only",
+                )
+            )
+    return membership
+
+
+def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
+    data, origins, subject = entry.data, {}, f"{entry.kind} '{entry.name}'"
+    if entry.kind != "App":
+        project = None  # projects govern Apps only
+    if project is not None and project.name is not None:
+        entry.project = project.name
+        data, origins = merge_defaults(data, project.doc, project.name)
+        if not project.ok:
+            entry.errors.append(
+                Locator(entry.doc).error(
+                    NAME_PATH,
+                    f"project '{project.name}' ({project.where}) lists this app but has errors; fix them first",
+                )
+            )
+    locator = Locator(entry.doc, origins, subject)
+    model = _validated(entry, locator, data)
+    if isinstance(model, App):
+        issues = check_app(model)
+        if project is not None and isinstance(project.model, Project) and project.ok:
+            issues += check_policy(model, project.model.metadata.name, project.model.spec.policy)
+    elif isinstance(model, Job):
+        issues = check_job(model)
+    else:
+        return
+    entry.errors.extend(locator.errors(issues))
+    entry.model = render(model)
+
+
+def _validated(entry: _Entry, locator: Locator, data: Any = None) -> App | Job | Project | None:
+    model_class = MODELS[entry.kind or ""]
+    try:
+        return model_class.model_validate(entry.data if data is None else data)
+    except ValidationError as exc:
+        entry.errors.extend(locator.errors(issues_from(exc, model_class)))
+        return None
+
+
+def _guarded(entry: _Entry, step: Any) -> None:
+    try:
+        step(entry)
+    except Exception as exc:  # one document's surprise must not hide the others' errors
+        entry.errors.append(_internal(entry.doc.file, entry.doc.line, exc))
+        entry.model = None
+
+
+def _internal(file: str, line: int, exc: Exception) -> ManifestError:
+    return ManifestError(file, line, "", f"internal error while validating ({type(exc).__name__}); please report it")
+
+
+def _resource(entry: _Entry) -> Resource:
+    assert entry.model is not None and entry.kind is not None
+    return Resource(entry.kind, entry.model.metadata.name, entry.doc.file, entry.doc.line, entry.model, entry.project)
+
+
