@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # The state store: an Azure Storage connection string (Azurite, or keys) or a table endpoint
     # URL such as https://<account>.table.core.windows.net, reached with the managed identity.
     state_store: SecretStr | None = None
+    # One table per environment; several SynosCD installations may share a storage account.
+    state_table: str = Field("synoscd", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
     # -- runtime defaults (the state table overrides them; `synos set`) ---------------------------
     reconcile_interval_seconds: int = Field(300, ge=10)

@@ -33,7 +33,9 @@ class Runtime:
 
         self.settings.require("state_store")
         assert self.settings.state_store is not None
-        return open_table(self.settings.state_store.get_secret_value(), self.credential)
+        return open_table(
+            self.settings.state_store.get_secret_value(), self.credential, self.settings.state_table
+        )
 
     @cached_property
     def arm(self) -> Any:
