@@ -1,8 +1,10 @@
-"""`make demo`: bring the local stack up, prove it through the real SDKs, and tear it down.
+"""`make demo`: the main job on the local stack.
 
-1. ARM: list the seeded Container Apps environment (ContainerAppsAPIClient, managed identity).
-2. Key Vault: read the GitHub App id (SecretClient, challenge authentication).
-3. GitHub: commit examples/apps into the stand-in's repository and read it back (PyGithub, GitHub App).
+1. Bring the stack up (Azurite, and the ARM, Key Vault and GitHub stand-ins).
+2. Commit examples/apps into the GitHub stand-in's repository.
+3. Run one reconcile pass — GitHub App source -> validate -> plan -> ARM — and show the apps.
+4. Change one app out of band (its image) and run the next pass: SynosCD heals it.
+5. Tear the stack down.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout: emulators/ is not an installed package
 
-from emulators.launcher import Stack, start_stack  # noqa: E402
+from emulators.launcher import start_stack  # noqa: E402
 
 
 def step(title: str) -> None:
@@ -41,68 +44,95 @@ def commit_examples(repo_dir: Path) -> str:
     ).stdout.strip()
 
 
-def show_arm(env: dict[str, str]) -> None:
-    from azure.identity import DefaultAzureCredential
-    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+def show_pass(result: Any) -> None:
+    from synoscd.cli.output import table
 
-    client = ContainerAppsAPIClient(
-        DefaultAzureCredential(), env["SYNOSCD_AZURE_SUBSCRIPTION_ID"], base_url=env["SYNOSCD_ARM_ENDPOINT"]
-    )
-    for e in client.managed_environments.list_by_resource_group(env["SYNOSCD_AZURE_RESOURCE_GROUP"]):
-        print(
-            f"environment {e.name}  location={e.location}  state={e.properties.provisioning_state.value}  "
-            f"domain={e.properties.default_domain}"
-        )
-
-
-def show_keyvault(env: dict[str, str]) -> None:
-    from azure.identity import DefaultAzureCredential
-    from azure.keyvault.secrets import SecretClient
-
-    vault = SecretClient(
-        env["SYNOSCD_KEYVAULT_URL"], DefaultAzureCredential(), verify_challenge_resource=False
-    )
-    secret = vault.get_secret("github-app-id")
-    print(f"secret github-app-id = {secret.value}  (version {secret.properties.version[:8]}...)")
-
-
-def show_github(env: dict[str, str], sha: str) -> None:
-    from github import Auth, Github, GithubRetry
-
-    auth = Auth.AppAuth(int(env["SYNOSCD_GITHUB_APP_ID"]), env["SYNOSCD_GITHUB_APP_PRIVATE_KEY"])
-    gh = Github(
-        base_url=env["SYNOSCD_GITHUB_API_URL"],
-        auth=auth.get_installation_auth(int(env["SYNOSCD_GITHUB_APP_INSTALLATION_ID"])),
-        retry=GithubRetry(total=2, backoff_factor=0.1),
-        seconds_between_requests=0,
-    )
-    repo = gh.get_repo(f"{env['SYNOSCD_GITHUB_REPO_OWNER']}/{env['SYNOSCD_GITHUB_REPO_NAME']}")
-    head = repo.get_branch(env["SYNOSCD_GITHUB_BRANCH"]).commit.sha
+    doc = result.to_dict()
     print(
-        f"repository {repo.full_name}  branch {env['SYNOSCD_GITHUB_BRANCH']} at {head[:12]} "
-        f"(committed {sha[:12]})"
+        f"pass {doc['id']} ({doc['trigger']}) at revision {str(doc['revision'])[:12]}: {doc['outcome']} "
+        f"in {doc.get('durationMs')} ms"
     )
-    for entry in repo.get_git_tree(head, recursive=True).tree:
-        if entry.type == "blob":
-            print(f"  {entry.path:<32} {entry.size:>5} bytes  blob {entry.sha[:12]}")
+    rows = [
+        (
+            a["order"],
+            a["kind"],
+            a["name"],
+            a["action"],
+            a["reason"],
+            "; ".join(f"{c['field']}: {c['live']} -> {c['desired']}" for c in a.get("changes", [])),
+        )
+        for a in doc["actions"]
+    ]
+    print(table(["#", "kind", "name", "action", "reason", "changes"], rows))
+    for e in doc["errors"]:
+        print(f"  manifest error {e['file']}:{e['line']} {e['field']}: {e['message']}")
+
+
+def show_live(rt: Any) -> None:
+    from synoscd.cli.output import table
+
+    rows = []
+    for kind in ("App", "Job"):
+        for body in rt.arm.list(kind):
+            p = body["properties"]
+            image = p["template"]["containers"][0]["image"]
+            rows.append(
+                (
+                    kind,
+                    body["name"],
+                    image,
+                    p.get("provisioningState"),
+                    p.get("latestReadyRevisionName", "-"),
+                    body.get("tags", {}).get("synoscd-revision", "")[:12],
+                )
+            )
+    print(table(["kind", "name", "image", "provisioning", "ready revision", "synoscd-revision"], rows))
 
 
 def main() -> int:
     step("starting the local stack (Azurite, ARM, Key Vault and GitHub stand-ins)")
-    stack: Stack = start_stack()
+    stack = start_stack()
     try:
         os.environ.update(stack.env)
         print(
             f"ARM {stack.env['SYNOSCD_ARM_ENDPOINT']}  Key Vault {stack.env['SYNOSCD_KEYVAULT_URL']}  "
             f"GitHub {stack.env['SYNOSCD_GITHUB_API_URL']}"
         )
+        stack.arm.provisioning_delay = 0.5
         sha = commit_examples(Path(stack.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"]))
-        step("1. ARM (azure-mgmt-appcontainers, managed identity): the seeded environment")
-        show_arm(stack.env)
-        step("2. Key Vault (azure-keyvault-secrets): a GitHub App secret")
-        show_keyvault(stack.env)
-        step("3. GitHub (PyGithub, GitHub App installation token): the sample ops repository")
-        show_github(stack.env, sha)
+        print(
+            f"committed examples/apps to {stack.env['SYNOSCD_GITHUB_REPO_OWNER']}/"
+            f"{stack.env['SYNOSCD_GITHUB_REPO_NAME']} at {sha[:12]}"
+        )
+
+        from synoscd.config import load_settings
+        from synoscd.engine.reconcile import run_pass
+        from synoscd.engine.runtime import get_runtime
+
+        rt = get_runtime(load_settings())  # GitHub App secrets come from Key Vault, ARM via managed identity
+        step("1. first pass: GitHub App source -> validate -> plan -> ARM")
+        show_pass(run_pass("demo", rt=rt, wait_seconds=30))
+        show_live(rt)
+
+        step("2. someone changes demo-app's image by hand (out of band)")
+        stack.arm.calls.clear()
+        body = next(b for b in rt.arm.list("App") if b["name"] == "demo-app")
+        body["properties"]["template"]["containers"][0]["image"] = "docker.io/library/nginx:drifted"
+        rt.arm.begin_put("App", "demo-app", body).result()
+        show_live(rt)
+
+        step("3. next pass: the drift is detected field by field and healed")
+        show_pass(run_pass("demo", rt=rt, wait_seconds=30))
+        show_live(rt)
+
+        step("4. one more pass on the same revision: nothing to write")
+        stack.arm.calls.clear()
+        result = run_pass("demo", rt=rt, wait_seconds=30)
+        writes = [c for c in stack.arm.calls if c["method"] in ("PUT", "PATCH", "DELETE")]
+        print(f"pass {result.id}: {result.counts}; ARM calls {len(stack.arm.calls)}, writes {len(writes)}")
+        if writes or result.outcome == "failed":
+            print("unexpected writes on an unchanged revision", file=sys.stderr)
+            return 1
     finally:
         step("stopping the local stack")
         stack.stop()

@@ -1,27 +1,90 @@
-"""Entry point of the `synos` command."""
+"""The `synos` command: parse, run one command, turn every failure into one or two human lines
+(no traceback unless --debug) and an exit code: 0 success, 1 "found something", 2 error."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from synoscd import __version__
+from synoscd.cli import sync, validate
+from synoscd.cli.output import FORMATS, CliError
+
+
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    """The global options. Subcommands take them too; there they must not reset what came before."""
+    keep: dict[str, object] = {} if defaults else {"default": argparse.SUPPRESS}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-o",
+        "--output",
+        choices=FORMATS,
+        help="output format: table (default), json or yaml",
+        **({"default": "table"} if defaults else keep),
+    )  # type: ignore[arg-type]
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens (JSON lines on stderr)", **keep
+    )  # type: ignore[arg-type]
+    common.add_argument(
+        "--debug", action="store_true", help="debug logging and full tracebacks on errors", **keep
+    )  # type: ignore[arg-type]
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synos",
-        description="SynosCD: GitOps for Azure Container Apps. Reads and steers the reconciler's state.",
+        parents=[_common(defaults=True)],
+        description="SynosCD: GitOps for Azure Container Apps. Reads and steers the reconciler's state in "
+        "Table Storage, and can run a pass itself. Configure it with SYNOSCD_* environment variables.",
     )
     parser.add_argument("--version", action="version", version=f"synos {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (sync, validate):
+        module.add(_Sub(sub, _common(defaults=False)))
     return parser
+
+
+class _Sub:
+    """Every subcommand also takes the global options (after the command name too)."""
+
+    def __init__(self, sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+        self.sub = sub
+        self.common = common
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return self.sub.add_parser(name, parents=[self.common], **kwargs)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = parser.parse_args(argv)
+    if args.debug or args.verbose:
+        from synoscd.logs import configure
+
+        configure(logging.DEBUG if args.debug else logging.INFO)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except CliError as exc:
+        print(f"synos: {exc}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"synos: {_human(exc)}", file=sys.stderr)
+        return 2
+
+
+def _human(exc: Exception) -> str:
+    from synoscd.config import MissingSetting
+
+    if isinstance(exc, MissingSetting):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__) + ("" if len(text) <= 1 else " (--debug for details)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,18 @@
+"""Confirmation for mutating commands: asked on a terminal, refused (exit 2) without one unless --yes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from synoscd.cli.output import CliError
+
+
+def confirm(args: argparse.Namespace, question: str) -> None:
+    if getattr(args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question.rstrip('?')}: refusing without a terminal; pass --yes to confirm")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise CliError("cancelled", code=2)
