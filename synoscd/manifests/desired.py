@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ManifestError, Path, show, type_name
-from .locate import Locator
+from .locate import Locator, Origin
 from .model_errors import Issue, issues_from
 from .policy import check_policy
 from .render import merge_defaults, render
@@ -26,6 +26,7 @@ from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 NAME_PATH: Path = ("metadata", "name")
+MAX_ERRORS_PER_FILE = 100  # a hostile file of 30,000 tiny documents must not flood the output
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,10 @@ class _Entry:
 
 
 def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> DesiredSet:
-    """Parse, validate and render every `.yaml`/`.yml` file of `files` (path -> content); others are ignored."""
+    """Parse, validate and render every `.yaml`/`.yml` file of `files` (path -> content).
+
+    Other files are ignored. Never raises on file content: every problem becomes an error value.
+    """
     errors: list[ManifestError] = []
     entries: list[_Entry] = []
     for file in sorted(files):
@@ -86,7 +90,10 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
         except Exception as exc:  # a bug must not hide other files' errors
             documents, file_errors = [], [_internal(file, 1, exc)]
         errors.extend(file_errors)
-        entries.extend(_header(doc) for doc in documents)
+        for doc in documents:
+            entry = _Entry(doc)
+            _guarded(entry, _header)
+            entries.append(entry)
 
     _flag_duplicates(entries)
     projects = [entry for entry in entries if entry.kind == "Project"]
@@ -102,7 +109,7 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
     return DesiredSet(
         resources=[_resource(e) for e in entries if e.ok and e.kind != "Project"],
         projects=[_resource(e) for e in projects if e.ok],
-        errors=sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message)),
+        errors=_capped(sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message))),
     )
 
 
@@ -119,16 +126,17 @@ def validation_report(desired: DesiredSet) -> dict[str, Any]:
 # --- steps -------------------------------------------------------------------------------------
 
 
-def _header(doc: LoadedDocument) -> _Entry:
-    entry = _Entry(doc)
+def _header(entry: _Entry) -> None:
+    doc = entry.doc
     data = doc.data
     if not isinstance(data, dict):
         entry.errors.append(
             Locator(doc).error(
-                (), f"document must be a mapping with apiVersion, kind, metadata and spec, got {type_name(data)}"
+                (),
+                f"document must be a mapping with apiVersion, kind, metadata and spec, got {type_name(data)}",
             )
         )
-        return entry
+        return
     issues: list[Issue] = []
     if "kind" not in data:
         issues.append((("kind",), "missing required field 'kind'; set it to App, Job or Project"))
@@ -137,7 +145,9 @@ def _header(doc: LoadedDocument) -> _Entry:
     if "apiVersion" not in data:
         issues.append((("apiVersion",), f"missing required field 'apiVersion'; set it to {API_VERSION}"))
     elif data["apiVersion"] != API_VERSION:
-        issues.append((("apiVersion",), f"apiVersion {show(data['apiVersion'])} is not supported; use {API_VERSION}"))
+        issues.append(
+            (("apiVersion",), f"apiVersion {show(data['apiVersion'])} is not supported; use {API_VERSION}")
+        )
     entry.errors.extend(Locator(doc).error(path, message) for path, message in issues)
     if data.get("kind") in KINDS:
         entry.kind = data["kind"]
@@ -146,7 +156,6 @@ def _header(doc: LoadedDocument) -> _Entry:
         metadata = data.get("metadata")
         name = metadata.get("name") if isinstance(metadata, dict) else None
         entry.name = name if isinstance(name, str) else None
-    return entry
 
 
 def _flag_duplicates(entries: list[_Entry]) -> None:
@@ -163,7 +172,8 @@ def _flag_duplicates(entries: list[_Entry]) -> None:
             entry.errors.append(
                 Locator(entry.doc).error(
                     NAME_PATH,
-                    f"{kind} '{name}' is also defined at {others}; each {kind} name must be unique, rename or remove one",
+                    f"{kind} '{name}' is also defined at {others}; "
+                    f"each {kind} name must be unique, rename or remove one",
                 )
             )
 
@@ -202,7 +212,8 @@ def _membership(projects: list[_Entry]) -> dict[str, _Entry]:
 
 
 def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
-    data, origins, subject = entry.data, {}, f"{entry.kind} '{entry.name}'"
+    data, subject = entry.data, f"{entry.kind} '{entry.name}'"
+    origins: dict[Path, Origin] = {}
     if entry.kind != "App":
         project = None  # projects govern Apps only
     if project is not None and project.name is not None:
@@ -212,7 +223,8 @@ def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
             entry.errors.append(
                 Locator(entry.doc).error(
                     NAME_PATH,
-                    f"project '{project.name}' ({project.where}) lists this app but has errors; fix them first",
+                    f"project '{project.name}' ({project.where}) lists this app but has errors; "
+                    "fix them first",
                 )
             )
     locator = Locator(entry.doc, origins, subject)
@@ -238,6 +250,29 @@ def _validated(entry: _Entry, locator: Locator, data: Any = None) -> App | Job |
         return None
 
 
+def _capped(errors: list[ManifestError]) -> list[ManifestError]:
+    """At most MAX_ERRORS_PER_FILE errors per file, then one that says how many more there are."""
+    per_file: dict[str, int] = defaultdict(int)
+    for error in errors:
+        per_file[error.file] += 1
+    if all(count <= MAX_ERRORS_PER_FILE for count in per_file.values()):
+        return errors
+    out: list[ManifestError] = []
+    shown: dict[str, int] = defaultdict(int)
+    for error in errors:
+        shown[error.file] += 1
+        if shown[error.file] <= MAX_ERRORS_PER_FILE:
+            out.append(error)
+        elif shown[error.file] == MAX_ERRORS_PER_FILE + 1:
+            more = per_file[error.file] - MAX_ERRORS_PER_FILE
+            out.append(
+                ManifestError(
+                    error.file, error.line, "", f"{more} more errors in this file; fix the ones above first"
+                )
+            )
+    return out
+
+
 def _guarded(entry: _Entry, step: Any) -> None:
     try:
         step(entry)
@@ -247,11 +282,13 @@ def _guarded(entry: _Entry, step: Any) -> None:
 
 
 def _internal(file: str, line: int, exc: Exception) -> ManifestError:
-    return ManifestError(file, line, "", f"internal error while validating ({type(exc).__name__}); please report it")
+    return ManifestError(
+        file, line, "", f"internal error while validating ({type(exc).__name__}); please report it"
+    )
 
 
 def _resource(entry: _Entry) -> Resource:
     assert entry.model is not None and entry.kind is not None
-    return Resource(entry.kind, entry.model.metadata.name, entry.doc.file, entry.doc.line, entry.model, entry.project)
-
-
+    return Resource(
+        entry.kind, entry.model.metadata.name, entry.doc.file, entry.doc.line, entry.model, entry.project
+    )

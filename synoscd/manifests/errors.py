@@ -16,7 +16,10 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 @dataclass(frozen=True, slots=True)
 class ManifestError:
-    """One problem in one manifest. `line` is 1-based; `field` is "" when the whole file or document is meant."""
+    """One problem in one manifest.
+
+    `line` is 1-based; `field` is "" when the whole file or document is meant.
+    """
 
     file: str
     line: int

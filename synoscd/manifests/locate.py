@@ -26,7 +26,9 @@ class Locator:
     reported at the project's line and path (spec.defaults...), everything else at the app's.
     """
 
-    def __init__(self, doc: LoadedDocument, origins: Mapping[Path, Origin] | None = None, subject: str = "") -> None:
+    def __init__(
+        self, doc: LoadedDocument, origins: Mapping[Path, Origin] | None = None, subject: str = ""
+    ) -> None:
         self.doc = doc
         self.origins = origins or {}
         self.subject = subject
@@ -46,7 +48,9 @@ class Locator:
             return ManifestError(self.doc.file, self.doc.line_of(path), format_path(path), message)
         full = origin.path + rest
         if origin.project is not None:
-            message = f"{message} (from the defaults of project '{origin.project}', applied to {self.subject})"
+            message = (
+                f"{message} (from the defaults of project '{origin.project}', applied to {self.subject})"
+            )
         return ManifestError(origin.doc.file, origin.doc.line_of(full), format_path(full), message)
 
     def _origin(self, path: Path) -> tuple[Origin | None, Path]:

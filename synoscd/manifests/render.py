@@ -3,7 +3,7 @@ Key Vault resource IDs turned into secret URLs."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import Path
 from .locate import Origin
@@ -13,17 +13,16 @@ from .yaml_loader import LoadedDocument
 
 DEFAULTS_PATH: Path = ("spec", "defaults")
 
-W = TypeVar("W", App, Job)
+W = TypeVar("W", bound=App | Job)
 
 
-def merge_defaults(
-    data: Any, project: LoadedDocument, project_name: str
-) -> tuple[Any, dict[Path, Origin]]:
+def merge_defaults(data: Any, project: LoadedDocument, project_name: str) -> tuple[Any, dict[Path, Origin]]:
     """An app's data with the project's `spec.defaults` merged under its `spec`; the app's values win.
 
     Mappings merge key by key; lists of mappings that all have a `name` (containers, environment)
     merge item by item on that name, the app's items first; any other value is the app's if it has
-    one (an explicit empty list included). Also returns the origin of every subtree that came from the defaults, for error locations.
+    one (an explicit empty list included). Also returns the origin of every subtree that came from
+    the defaults, so that errors point at the project's line.
     """
     defaults = _defaults_of(project.data)
     if not isinstance(data, dict) or not isinstance(data.get("spec"), dict) or not defaults:
@@ -55,7 +54,11 @@ class _Merger:
         if isinstance(default, dict) and isinstance(own, dict):
             out = {}
             for key, value in own.items():
-                out[key] = self.merge(default[key], value, (*path, key), (*default_path, key)) if key in default else value
+                out[key] = (
+                    self.merge(default[key], value, (*path, key), (*default_path, key))
+                    if key in default
+                    else value
+                )
             for key, value in default.items():
                 if key not in own:
                     out[key] = self.take_default(value, (*path, key), (*default_path, key))
@@ -97,4 +100,5 @@ def render(workload: W) -> W:
     urls = {name: keyvault_secret_url(ref) or ref for name, ref in secrets.items()}
     if urls == secrets:
         return workload
-    return workload.model_copy(update={"spec": workload.spec.model_copy(update={"secrets": urls})})
+    spec = workload.spec.model_copy(update={"secrets": urls})
+    return cast(W, workload.model_copy(update={"spec": spec}))  # model_copy keeps the class

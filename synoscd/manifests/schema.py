@@ -81,9 +81,18 @@ AcaName = Annotated[str, _check(syntax.check_aca_name), _pattern(syntax.ACA_NAME
 ContainerName = Annotated[
     str, _check(lambda v: syntax.check_label(v, "container name")), _pattern(syntax.LABEL_PATTERN)
 ]
-VolumeName = Annotated[str, _check(lambda v: syntax.check_label(v, "volume name")), _pattern(syntax.LABEL_PATTERN)]
-RuleName = Annotated[str, _check(lambda v: syntax.check_label(v, "scale rule name")), _pattern(syntax.LABEL_PATTERN)]
-Namespace = Annotated[str, _check(lambda v: syntax.check_label(v, "namespace")), _pattern(syntax.LABEL_PATTERN)]
+VolumeName = Annotated[
+    str, _check(lambda v: syntax.check_label(v, "volume name")), _pattern(syntax.LABEL_PATTERN)
+]
+RuleName = Annotated[
+    str, _check(lambda v: syntax.check_label(v, "scale rule name")), _pattern(syntax.LABEL_PATTERN)
+]
+Namespace = Annotated[
+    str, _check(lambda v: syntax.check_label(v, "namespace")), _pattern(syntax.LABEL_PATTERN)
+]
+ProjectName = Annotated[
+    str, _check(lambda v: syntax.check_label(v, "project name")), _pattern(syntax.LABEL_PATTERN)
+]
 SecretName = Annotated[str, _check(syntax.check_secret_name), _pattern(syntax.SECRET_NAME_PATTERN)]
 EnvName = Annotated[str, _check(syntax.check_env_name), _pattern(syntax.ENV_NAME_PATTERN)]
 ImageRef = Annotated[str, _check(syntax.check_image)]
@@ -100,7 +109,9 @@ Cpu = Annotated[
     AfterValidator(_positive_cpu),
     Field(json_schema_extra={"exclusiveMinimum": 0}),
 ]
-Memory = Annotated[str, AfterValidator(_memory), Field(json_schema_extra={"pattern": r"^[0-9]+(\.[0-9]+)?(Gi|Mi)$"})]
+Memory = Annotated[
+    str, AfterValidator(_memory), Field(json_schema_extra={"pattern": r"^[0-9]+(\.[0-9]+)?(Gi|Mi)$"})
+]
 
 
 class Model(BaseModel):
@@ -333,6 +344,11 @@ class Policy(Model):
     max_memory: Memory | None = None
 
 
+class ProjectMetadata(Metadata):
+    # A project is no Azure resource: any DNS label will do, "p" included.
+    name: ProjectName
+
+
 class ProjectSpec(Model):
     apps: list[AcaName] = Field(default_factory=list)
     # Deep-merged into each listed app's spec, the app's own values win. Checked when merged, so an
@@ -350,7 +366,7 @@ class ProjectSpec(Model):
 class Project(Model):
     api_version: Literal["synoscd.io/v1alpha1"]
     kind: Literal["Project"]
-    metadata: Metadata
+    metadata: ProjectMetadata
     spec: ProjectSpec = Field(default_factory=ProjectSpec)
 
 
@@ -371,5 +387,5 @@ def _schema() -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of every manifest kind: a oneOf discriminated on `kind` (for `synos schema` and editors)."""
+    """JSON Schema of every kind: a oneOf discriminated on `kind` (for `synos schema` and editors)."""
     return copy.deepcopy(_schema())

@@ -180,12 +180,14 @@ def check_keyvault_ref(value: str) -> str | None:
         )
     if value.lower().startswith("/subscriptions/"):
         return (
-            f"{show(value, 120)} is not a Key Vault secret resource ID; use /subscriptions/<id>/resourceGroups/<rg>/"
-            "providers/Microsoft.KeyVault/vaults/<vault>/secrets/<name> (vault: 3-24 letters, digits and '-')"
+            f"{show(value, 120)} is not a Key Vault secret resource ID; use "
+            "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<vault>"
+            "/secrets/<name> (vault: 3-24 letters, digits and '-')"
         )
     # Never echo the value: it may be the very secret that must not be in Git (or in logs).
     return (
-        "secret must be a Key Vault reference, not a value; use https://<vault>.vault.azure.net/secrets/<name> "
+        "secret must be a Key Vault reference, not a value; "
+        "use https://<vault>.vault.azure.net/secrets/<name> "
         "or a Key Vault secret resource ID, and keep the value in Key Vault"
     )
 
@@ -224,7 +226,9 @@ _ORIGIN = re.compile(r"\*|https?://[^/\s?#]+\Z")
 def check_origin(value: str) -> str | None:
     if _ORIGIN.match(value):
         return None
-    return f"allowed origin {show(value)} is invalid; use '*' or scheme://host[:port], e.g. https://example.com"
+    return (
+        f"allowed origin {show(value)} is invalid; use '*' or scheme://host[:port], e.g. https://example.com"
+    )
 
 
 def check_repo_path(value: str) -> str | None:

@@ -10,7 +10,9 @@ from .yaml_loader import DEFAULT_MAX_FILE_BYTES
 _SUFFIXES = (".yaml", ".yml")
 
 
-def read_tree(root: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict[str, bytes]:
+def read_tree(
+    root: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> dict[str, bytes]:
     """Every `.yaml`/`.yml` file under `root` as {relative POSIX path: content}.
 
     Hidden files and folders (.git, .github) are skipped, folder symlinks are not followed, and a

@@ -36,7 +36,10 @@ def check_app(app: App) -> list[Issue]:
     ingress = spec.ingress
     if ingress is not None and ingress.enabled and ingress.target_port is None:
         issues.append(
-            ((*SPEC, "ingress", "targetPort"), "ingress is enabled but has no targetPort; add the port your container listens on")
+            (
+                (*SPEC, "ingress", "targetPort"),
+                "ingress is enabled but has no targetPort; add the port your container listens on",
+            )
         )
     scale = spec.scale
     if scale is not None:
@@ -53,12 +56,21 @@ def check_app(app: App) -> list[Issue]:
             path = (*SPEC, "scale", "rules", index)
             kinds = [
                 (name, part)
-                for name, part in (("http", rule.http), ("tcp", rule.tcp), ("custom", rule.custom), ("azureQueue", rule.azure_queue))
+                for name, part in (
+                    ("http", rule.http),
+                    ("tcp", rule.tcp),
+                    ("custom", rule.custom),
+                    ("azureQueue", rule.azure_queue),
+                )
                 if part is not None
             ]
             if len(kinds) != 1:
                 issues.append(
-                    (path, f"scale rule '{rule.name}' needs exactly one of http, tcp, custom or azureQueue; keep one")
+                    (
+                        path,
+                        f"scale rule '{rule.name}' needs exactly one of http, tcp, custom or azureQueue; "
+                        "keep one",
+                    )
                 )
             for name, part in kinds:
                 _check_auth(issues, part.auth, (*path, name, "auth"), spec.secrets)
@@ -69,7 +81,12 @@ def check_job(job: Job) -> list[Issue]:
     spec = job.spec
     issues = _check_workload(spec)
     if spec.trigger_type == "Schedule" and spec.cron_expression is None:
-        issues.append(((*SPEC, "cronExpression"), "triggerType Schedule needs a cronExpression, e.g. '*/5 * * * *'; add one"))
+        issues.append(
+            (
+                (*SPEC, "cronExpression"),
+                "triggerType Schedule needs a cronExpression, e.g. '*/5 * * * *'; add one",
+            )
+        )
     if spec.trigger_type != "Schedule" and spec.cron_expression is not None:
         issues.append(
             (
@@ -83,15 +100,20 @@ def check_job(job: Job) -> list[Issue]:
             path = (*SPEC, "scale") if spec.scale is None else (*SPEC, "scale", "rules")
             issues.append((path, "triggerType Event needs scale.rules with at least one rule; add one"))
     elif spec.scale is not None:
-        issues.append(((*SPEC, "scale"), "scale is only used with triggerType Event; remove it or set triggerType: Event"))
+        issues.append(
+            (
+                (*SPEC, "scale"),
+                "scale is only used with triggerType Event; remove it or set triggerType: Event",
+            )
+        )
     if spec.scale is not None:
         scale = spec.scale
         if scale.min_executions > scale.max_executions:
             issues.append(
                 (
                     (*SPEC, "scale", "minExecutions"),
-                    f"minExecutions {scale.min_executions} is greater than maxExecutions {scale.max_executions}; "
-                    "lower minExecutions or raise maxExecutions",
+                    f"minExecutions {scale.min_executions} is greater than "
+                    f"maxExecutions {scale.max_executions}; lower minExecutions or raise maxExecutions",
                 )
             )
         _unique_names(issues, [rule.name for rule in scale.rules], (*SPEC, "scale", "rules"), "scale rule")
@@ -107,7 +129,11 @@ def check_project(project: Project) -> list[Issue]:
     for key in spec.defaults:
         if key not in APP_SPEC_FIELDS:
             close = difflib.get_close_matches(str(key), APP_SPEC_FIELDS, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"use App spec fields ({', '.join(APP_SPEC_FIELDS)})"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"use App spec fields ({', '.join(APP_SPEC_FIELDS)})"
+            )
             issues.append(((*SPEC, "defaults", key), f"unknown field {show(key)} in defaults; {hint}"))
     return issues
 
@@ -152,8 +178,8 @@ def _check_resources(issues: list[Issue], containers: Sequence[Container]) -> No
     issues.append(
         (
             path,
-            f"cpu {syntax.format_cpu(cpu)} and memory {syntax.format_gi(memory)} (totals over all containers) "
-            f"are not a valid pair; use one of {syntax.PAIRS_HINT}",
+            f"cpu {syntax.format_cpu(cpu)} and memory {syntax.format_gi(memory)} "
+            f"(totals over all containers) are not a valid pair; use one of {syntax.PAIRS_HINT}",
         )
     )
 
@@ -166,7 +192,9 @@ def _check_container(
     for index, probe in enumerate(container.probes):
         probe_path = (*path, "probes", index)
         if (probe.http_get is None) == (probe.tcp_socket is None):
-            issues.append((probe_path, f"{probe.type} probe needs exactly one of httpGet or tcpSocket; keep one"))
+            issues.append(
+                (probe_path, f"{probe.type} probe needs exactly one of httpGet or tcpSocket; keep one")
+            )
         if probe.type in seen:
             issues.append(
                 ((*probe_path, "type"), f"container '{container.name}' has two {probe.type} probes; keep one")
@@ -177,7 +205,8 @@ def _check_container(
             issues.append(
                 (
                     (*path, "volumeMounts", index, "volumeName"),
-                    f"volume '{mount.volume_name}' is not declared in spec.volumes; add it there or fix the name",
+                    f"volume '{mount.volume_name}' is not declared in spec.volumes; "
+                    "add it there or fix the name",
                 )
             )
 
@@ -188,25 +217,35 @@ def _check_env(issues: list[Issue], env: Sequence[EnvVar], path: Path, secrets: 
         item = (*path, index)
         if var.name in first:
             issues.append(
-                ((*item, "name"), f"env var '{var.name}' is set twice in this list (also at [{first[var.name]}]); remove one")
+                (
+                    (*item, "name"),
+                    f"env var '{var.name}' is set twice in this list (also at [{first[var.name]}]); "
+                    "remove one",
+                )
             )
         first.setdefault(var.name, index)
         if var.value is None and var.value_from is None:
             issues.append((item, f"env var '{var.name}' has neither value nor valueFrom; set one"))
         elif var.value is not None and var.value_from is not None:
-            issues.append(((*item, "valueFrom"), f"env var '{var.name}' has both value and valueFrom; keep one"))
+            issues.append(
+                ((*item, "valueFrom"), f"env var '{var.name}' has both value and valueFrom; keep one")
+            )
         if var.value_from is not None:
             _check_secret_ref(issues, var.value_from.secret_ref, (*item, "valueFrom", "secretRef"), secrets)
 
 
-def _check_auth(issues: list[Issue], auth: Sequence[ScaleRuleAuth], path: Path, secrets: dict[str, str]) -> None:
+def _check_auth(
+    issues: list[Issue], auth: Sequence[ScaleRuleAuth], path: Path, secrets: dict[str, str]
+) -> None:
     for index, entry in enumerate(auth):
         _check_secret_ref(issues, entry.secret_ref, (*path, index, "secretRef"), secrets)
 
 
 def _check_secret_ref(issues: list[Issue], name: str, path: Path, secrets: dict[str, str]) -> None:
     if name not in secrets:
-        issues.append((path, f"secretRef {show(name)} is not declared in spec.secrets; add it there or fix the name"))
+        issues.append(
+            (path, f"secretRef {show(name)} is not declared in spec.secrets; add it there or fix the name")
+        )
 
 
 def _check_registries(
@@ -218,17 +257,31 @@ def _check_registries(
         path = (*SPEC, "registries", index)
         server = registry.server
         if registry.identity is not None and (registry.username or registry.password_secret_ref):
-            issues.append((path, f"registry '{server}' sets both identity and username/passwordSecretRef; keep one way to sign in"))
+            issues.append(
+                (
+                    path,
+                    f"registry '{server}' sets both identity and username/passwordSecretRef; "
+                    "keep one way to sign in",
+                )
+            )
         elif registry.identity is not None and registry.identity != "system":
             message = syntax.check_identity_id(registry.identity)
             if message is None and registry.identity.lower() not in assigned:
-                message = f"registry identity {show(registry.identity)} is not listed in spec.identity; add it there"
+                shown = show(registry.identity)
+                message = f"registry identity {shown} is not listed in spec.identity; add it there"
             if message is not None:
                 issues.append(((*path, "identity"), message))
         elif registry.username and not registry.password_secret_ref:
-            issues.append(((*path, "passwordSecretRef"), f"registry '{server}' has a username but no passwordSecretRef; add one"))
+            issues.append(
+                (
+                    (*path, "passwordSecretRef"),
+                    f"registry '{server}' has a username but no passwordSecretRef; add one",
+                )
+            )
         elif registry.password_secret_ref and not registry.username:
-            issues.append(((*path, "username"), f"registry '{server}' has a passwordSecretRef but no username; add one"))
+            issues.append(
+                ((*path, "username"), f"registry '{server}' has a passwordSecretRef but no username; add one")
+            )
         if registry.password_secret_ref:
             _check_secret_ref(issues, registry.password_secret_ref, (*path, "passwordSecretRef"), secrets)
 
@@ -240,14 +293,17 @@ def _check_tags(issues: list[Issue], tags: dict[str, str]) -> None:
             (
                 path,
                 f"{len(tags)} tags is too many; use at most {USER_TAG_LIMIT} "
-                f"(Azure allows {syntax.MAX_TAGS} and SynosCD adds its {len(syntax.OWNERSHIP_TAGS)} ownership tags)",
+                f"(Azure allows {syntax.MAX_TAGS} and SynosCD adds its "
+                f"{len(syntax.OWNERSHIP_TAGS)} ownership tags)",
             )
         )
     seen: dict[str, str] = {}
     for name, value in tags.items():
         message = syntax.check_tag_name(name) or syntax.check_tag_value(name, value)
         if message is None and name.lower() in seen:
-            message = f"tag {show(name)} duplicates {show(seen[name.lower()])} (tag names ignore case); keep one"
+            message = (
+                f"tag {show(name)} duplicates {show(seen[name.lower()])} (tag names ignore case); keep one"
+            )
         seen.setdefault(name.lower(), name)
         if message is not None:
             issues.append(((*path, name), message))
@@ -260,5 +316,7 @@ def _unique_names(
     for index, name in enumerate(names):
         if name in first:
             where = (*path, index, field) if field else (*path, index)
-            issues.append((where, f"{what} '{name}' appears twice (also at [{first[name]}]); remove or rename one"))
+            issues.append(
+                (where, f"{what} '{name}' appears twice (also at [{first[name]}]); remove or rename one")
+            )
         first.setdefault(name, index)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
-from yaml.reader import ReaderError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from .errors import ManifestError, Path, format_path, show
@@ -73,6 +73,11 @@ class _Refused(Exception):
 class _BoundedComposer(Composer):
     """PyYAML's composer with a depth limit (it recurses per level) and a node budget per file."""
 
+    if TYPE_CHECKING:  # provided by the parser this composer is mixed with
+
+        def check_event(self, *choices: type) -> bool: ...
+        def peek_event(self) -> Any: ...
+
     def __init__(self) -> None:
         Composer.__init__(self)
         self._depth = 0
@@ -82,7 +87,9 @@ class _BoundedComposer(Composer):
         self._nodes += 1
         if self._nodes > MAX_FILE_NODES:
             line = self.peek_event().start_mark.line + 1
-            raise _Refused(line, f"file has more than {MAX_FILE_NODES} YAML values; split it into smaller files")
+            raise _Refused(
+                line, f"file has more than {MAX_FILE_NODES} YAML values; split it into smaller files"
+            )
         if self.check_event(AliasEvent):  # no recursion: the node was composed where it was anchored
             return Composer.compose_node(self, parent, index)
         self._depth += 1
@@ -99,7 +106,7 @@ _FastLoader: Any = None
 try:  # libyaml scans and parses without recursion and ~10x faster than pure Python
     from yaml._yaml import CParser
 
-    class _Loader(_BoundedComposer, CParser, Resolver):  # type: ignore[misc]
+    class _Loader(_BoundedComposer, CParser, Resolver):
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
             _BoundedComposer.__init__(self)
@@ -172,7 +179,9 @@ class _Builder:
                 f"document expands to more than {MAX_NODES} values (YAML aliases?); write it out plainly",
             )
         if depth > MAX_DEPTH:  # aliases can nest deeper than the composer saw
-            raise _Refused(node.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels; flatten the document")
+            raise _Refused(
+                node.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels; flatten the document"
+            )
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         again = id(node) in self.seen
@@ -180,7 +189,8 @@ class _Builder:
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 raise _Refused(
-                    node.start_mark.line + 1, f"more than {MAX_ALIASES} YAML aliases in one document; write the values out"
+                    node.start_mark.line + 1,
+                    f"more than {MAX_ALIASES} YAML aliases in one document; write the values out",
                 )
         self.seen.add(id(node))
         outer, self.in_alias = self.in_alias, self.in_alias or again
@@ -272,7 +282,9 @@ class _Builder:
             return constructor(_CONSTRUCTOR, node)
         except Exception:  # e.g. a 5,000-digit int, an impossible date, bad base64
             kind = node.tag.rsplit(":", 1)[-1]
-            self.error(node, path, f"value {show(node.value)} cannot be read as {kind}; quote it", unreadable=True)
+            self.error(
+                node, path, f"value {show(node.value)} cannot be read as {kind}; quote it", unreadable=True
+            )
             return None
 
 
@@ -289,13 +301,21 @@ def load_documents(
     error: a file truncated by accident must not read as "this app was deleted" and cause a prune.
     """
     if len(content) > max_file_bytes:
-        return [], [ManifestError(file, 1, "", f"file is larger than {_size(max_file_bytes)}; split it into smaller files")]
+        return [], [
+            ManifestError(
+                file, 1, "", f"file is larger than {_size(max_file_bytes)}; split it into smaller files"
+            )
+        ]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
         bad = content[exc.start]
-        return [], [ManifestError(file, line, "", f"file is not valid UTF-8 (byte 0x{bad:02x} on line {line}); save it as UTF-8")]
+        return [], [
+            ManifestError(
+                file, line, "", f"file is not valid UTF-8 (byte 0x{bad:02x} on line {line}); save it as UTF-8"
+            )
+        ]
 
     documents: list[LoadedDocument] = []
     errors: list[ManifestError] = []
@@ -317,7 +337,13 @@ def load_documents(
             errors.extend(builder.errors)
             documents.append(
                 LoadedDocument(
-                    file, len(documents), line, data, builder.lines, not builder.errors, frozenset(builder.unreadable)
+                    file,
+                    len(documents),
+                    line,
+                    data,
+                    builder.lines,
+                    not builder.errors,
+                    frozenset(builder.unreadable),
                 )
             )
     except _Refused as refused:

@@ -55,7 +55,10 @@ def test_multi_document_files_keep_every_document_and_skip_empty_ones() -> None:
 def test_a_file_without_documents_is_an_error(text: str) -> None:
     # Decision: an empty file is an error, so a file truncated by accident cannot read as "deleted"
     # (and cause a prune); empty documents next to real ones are skipped.
-    assert load(text) == ([], [ManifestError(FILE, 1, "", "file contains no manifests; add one or delete the file")])
+    assert load(text) == (
+        [],
+        [ManifestError(FILE, 1, "", "file contains no manifests; add one or delete the file")],
+    )
 
 
 def test_oversize_file_is_refused_before_parsing() -> None:
@@ -90,7 +93,11 @@ def test_syntax_error_names_the_line_and_keeps_earlier_documents() -> None:
     assert [d.data for d in docs] == [{"a": 1}]
     assert errors == [
         ManifestError(
-            FILE, 4, "", "YAML syntax error: while parsing a flow sequence, did not find expected ',' or ']'; fix the YAML"
+            FILE,
+            4,
+            "",
+            "YAML syntax error: while parsing a flow sequence, did not find expected ',' or ']'; fix the "
+            "YAML",
         )
     ]
 
@@ -98,7 +105,10 @@ def test_syntax_error_names_the_line_and_keeps_earlier_documents() -> None:
 def test_control_characters_are_a_syntax_error() -> None:
     [error] = load(b"a: 1\nb: \x01\n")[1]
     assert error == ManifestError(
-        FILE, 2, "", "YAML syntax error: unacceptable character #x0001: control characters are not allowed; fix the YAML"
+        FILE,
+        2,
+        "",
+        "YAML syntax error: unacceptable character #x0001: control characters are not allowed; fix the YAML",
     )
 
 
@@ -112,7 +122,9 @@ def test_unsupported_tags_are_errors_and_the_value_is_unreadable() -> None:
     docs, errors = load("a: !Ref x\nb: !!python/object:os.system echo\nc: !!set {x: null}\n")
     assert errors == [
         ManifestError(FILE, 1, "a", "unsupported YAML tag '!Ref'; remove it"),
-        ManifestError(FILE, 2, "b", "unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'; remove it"),
+        ManifestError(
+            FILE, 2, "b", "unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'; remove it"
+        ),
         ManifestError(FILE, 3, "c", "unsupported YAML tag 'tag:yaml.org,2002:set'; remove it"),
     ]
     assert docs[0].data == {"a": None, "b": None, "c": None}
@@ -120,9 +132,11 @@ def test_unsupported_tags_are_errors_and_the_value_is_unreadable() -> None:
 
 
 def test_unreadable_scalars_are_errors_not_crashes() -> None:
-    docs, errors = load("n: " + "9" * 5000 + "\nd: 2024-02-31\n")
+    _, errors = load("n: " + "9" * 5000 + "\nd: 2024-02-31\n")
     assert [(e.line, e.field) for e in errors] == [(1, "n"), (2, "d")]
-    assert errors[0].message.startswith("value '9999") and errors[0].message.endswith("cannot be read as int; quote it")
+    assert errors[0].message.startswith("value '9999") and errors[0].message.endswith(
+        "cannot be read as int; quote it"
+    )
     assert errors[1].message == "value '2024-02-31' cannot be read as timestamp; quote it"
 
 
@@ -156,7 +170,9 @@ def test_billion_laughs_is_refused_quickly() -> None:
     docs, errors = load("\n".join(lines) + "\n")
     assert docs == []
     assert errors == [
-        ManifestError(FILE, 1, "", "document expands to more than 100000 values (YAML aliases?); write it out plainly")
+        ManifestError(
+            FILE, 1, "", "document expands to more than 100000 values (YAML aliases?); write it out plainly"
+        )
     ]
 
 
@@ -193,7 +209,9 @@ def test_nesting_within_the_limit_is_fine() -> None:
 
 def test_deep_block_nesting_is_refused() -> None:
     text = "".join(" " * i + "a:\n" for i in range(300))
-    assert load(text)[1] == [ManifestError(FILE, 64, "", "YAML nested deeper than 64 levels; flatten the document")]
+    assert load(text)[1] == [
+        ManifestError(FILE, 64, "", "YAML nested deeper than 64 levels; flatten the document")
+    ]
 
 
 def test_huge_flat_files_hit_the_node_budget() -> None:

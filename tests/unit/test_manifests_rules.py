@@ -44,7 +44,8 @@ def job(spec: str = "", *, name: str = "task") -> str:
     return (
         "apiVersion: synoscd.io/v1alpha1\nkind: Job\n"
         + f"metadata:\n  name: {name}\n"
-        + "spec:\n  containers:\n    - name: job\n      image: busybox:1.36\n      cpu: 0.25\n      memory: 0.5Gi\n"
+        + "spec:\n  containers:\n    - name: job\n      image: busybox:1.36\n"
+        + "      cpu: 0.25\n      memory: 0.5Gi\n"
         + indent(spec, 2)
     )
 
@@ -61,7 +62,9 @@ def expect(text: str, *found: tuple[str, str]) -> None:
     """The errors of `text` are exactly `found` (field, message), on the marked lines, in order."""
     lines = marks(text)
     assert len(lines) == len(found), "one # <- marker per expected error"
-    assert errors(text) == [ManifestError(FILE, line, f, m) for line, (f, m) in zip(lines, found, strict=True)]
+    assert errors(text) == [
+        ManifestError(FILE, line, f, m) for line, (f, m) in zip(lines, found, strict=True)
+    ]
 
 
 def test_valid_app_has_no_errors() -> None:
@@ -72,7 +75,11 @@ def test_valid_app_has_no_errors() -> None:
 
 
 def test_wrong_api_version_is_reported_and_the_rest_still_validated() -> None:
-    text = app(name="Web").replace("synoscd.io/v1alpha1", "apps/v1  # <-").replace("name: Web", "name: Web  # <-")
+    text = (
+        app(name="Web")
+        .replace("synoscd.io/v1alpha1", "apps/v1  # <-")
+        .replace("name: Web", "name: Web  # <-")
+    )
     expect(
         text,
         ("apiVersion", "apiVersion 'apps/v1' is not supported; use synoscd.io/v1alpha1"),
@@ -87,23 +94,34 @@ def test_wrong_api_version_is_reported_and_the_rest_still_validated() -> None:
 def test_missing_api_version() -> None:
     text = "# <-\n" + app().replace("apiVersion: synoscd.io/v1alpha1\n", "")
     assert errors(text) == [
-        ManifestError(FILE, 2, "apiVersion", "missing required field 'apiVersion'; set it to synoscd.io/v1alpha1")
+        ManifestError(
+            FILE, 2, "apiVersion", "missing required field 'apiVersion'; set it to synoscd.io/v1alpha1"
+        )
     ]
 
 
 def test_unknown_kind() -> None:
-    expect(app().replace("kind: App", "kind: Deployment  # <-"), ("kind", "kind 'Deployment' is not supported; use App, Job or Project"))
+    expect(
+        app().replace("kind: App", "kind: Deployment  # <-"),
+        ("kind", "kind 'Deployment' is not supported; use App, Job or Project"),
+    )
 
 
 def test_missing_kind() -> None:
     text = app().replace("kind: App\n", "")
-    assert errors(text) == [ManifestError(FILE, 1, "kind", "missing required field 'kind'; set it to App, Job or Project")]
+    assert errors(text) == [
+        ManifestError(FILE, 1, "kind", "missing required field 'kind'; set it to App, Job or Project")
+    ]
 
 
-@pytest.mark.parametrize(("document", "what"), [("- a\n- b\n", "a list"), ("hello\n", "a string"), ("42\n", "a number")])
+@pytest.mark.parametrize(
+    ("document", "what"), [("- a\n- b\n", "a list"), ("hello\n", "a string"), ("42\n", "a number")]
+)
 def test_document_must_be_a_mapping(document: str, what: str) -> None:
     assert errors(document) == [
-        ManifestError(FILE, 1, "", f"document must be a mapping with apiVersion, kind, metadata and spec, got {what}")
+        ManifestError(
+            FILE, 1, "", f"document must be a mapping with apiVersion, kind, metadata and spec, got {what}"
+        )
     ]
 
 
@@ -130,7 +148,9 @@ def test_unknown_field_without_a_close_name_lists_the_allowed_ones() -> None:
 
 
 def test_missing_required_fields() -> None:
-    text = HEAD + "metadata:  # <-\n  labels: {}\nspec:\n  containers:\n    - name: app  # <-\n      cpu: 0.25\n"
+    text = (
+        HEAD + "metadata:  # <-\n  labels: {}\nspec:\n  containers:\n    - name: app  # <-\n      cpu: 0.25\n"
+    )
     assert errors(text) == [
         ManifestError(FILE, 3, "metadata.name", "missing required field 'name'; add it"),
         ManifestError(FILE, 7, "spec.containers[0].image", "missing required field 'image'; add it"),
@@ -145,7 +165,9 @@ def test_missing_required_fields() -> None:
 
 
 def test_missing_spec() -> None:
-    assert errors(HEAD + "metadata:\n  name: web\n") == [ManifestError(FILE, 1, "spec", "missing required field 'spec'; add it")]
+    assert errors(HEAD + "metadata:\n  name: web\n") == [
+        ManifestError(FILE, 1, "spec", "missing required field 'spec'; add it")
+    ]
 
 
 def test_empty_container_list() -> None:
@@ -166,9 +188,15 @@ def test_wrong_types_say_what_was_expected() -> None:
             """,
             metadata='labels:\n  "synoscd.io/managed": true  # <-\n',
         ),
-        ("metadata.labels[\"synoscd.io/managed\"]", "'synoscd.io/managed' must be a string, got true; quote the value"),
+        (
+            'metadata.labels["synoscd.io/managed"]',
+            "'synoscd.io/managed' must be a string, got true; quote the value",
+        ),
         ("spec.suspend", "suspend must be true or false, got a string 'false'; remove the quotes"),
-        ("spec.ingress.targetPort", "targetPort must be a whole number, got a string '80'; remove the quotes"),
+        (
+            "spec.ingress.targetPort",
+            "targetPort must be a whole number, got a string '80'; remove the quotes",
+        ),
         ("spec.scale", "scale must be a mapping (key: value), got a list"),
         ("spec.tags.owner", "owner must be a string, got 7; quote the value"),
     )
@@ -182,7 +210,10 @@ def test_literal_values() -> None:
 
 
 def test_an_unsupported_tag_is_reported_once() -> None:
-    expect(app("tags:\n  owner: !Ref Owner  # <-\n"), ("spec.tags.owner", "unsupported YAML tag '!Ref'; remove it"))
+    expect(
+        app("tags:\n  owner: !Ref Owner  # <-\n"),
+        ("spec.tags.owner", "unsupported YAML tag '!Ref'; remove it"),
+    )
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -216,8 +247,16 @@ def test_bad_namespace_and_container_name() -> None:
     text = app(metadata="namespace: Team_A  # <-\n").replace("- name: app", "- name: App_1  # <-")
     expect(
         text,
-        ("metadata.namespace", "namespace 'Team_A' is invalid; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"),
-        ("spec.containers[0].name", "container name 'App_1' is invalid; use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"),
+        (
+            "metadata.namespace",
+            "namespace 'Team_A' is invalid; use 1-63 lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit",
+        ),
+        (
+            "spec.containers[0].name",
+            "container name 'App_1' is invalid; use 1-63 lowercase letters, digits and '-', starting and "
+            "ending with a letter or digit",
+        ),
     )
 
 
@@ -242,14 +281,20 @@ PAIRS = "use one of 0.25/0.5Gi, 0.5/1Gi, 0.75/1.5Gi, 1/2Gi, ... 4/8Gi"
 def test_cpu_not_in_steps_of_a_quarter() -> None:
     expect(
         app(cpu="0.3  # <-"),
-        ("spec.containers[0].cpu", f"cpu 0.3 and memory 0.5Gi (totals over all containers) are not a valid pair; {PAIRS}"),
+        (
+            "spec.containers[0].cpu",
+            f"cpu 0.3 and memory 0.5Gi (totals over all containers) are not a valid pair; {PAIRS}",
+        ),
     )
 
 
 def test_memory_not_twice_the_cpu() -> None:
     expect(
         app(cpu="0.5", memory="2Gi  # <-"),
-        ("spec.containers[0].memory", f"cpu 0.5 and memory 2Gi (totals over all containers) are not a valid pair; {PAIRS}"),
+        (
+            "spec.containers[0].memory",
+            f"cpu 0.5 and memory 2Gi (totals over all containers) are not a valid pair; {PAIRS}",
+        ),
     )
 
 
@@ -261,7 +306,11 @@ def test_totals_over_several_containers() -> None:
         + "    - {name: sidecar, image: 'busybox:1.36', cpu: 0.5, memory: 512Mi}\n"
     )
     expect(
-        text, ("spec.containers", f"cpu 0.75 and memory 1Gi (totals over all containers) are not a valid pair; {PAIRS}")
+        text,
+        (
+            "spec.containers",
+            f"cpu 0.75 and memory 1Gi (totals over all containers) are not a valid pair; {PAIRS}",
+        ),
     )
 
 
@@ -275,7 +324,9 @@ def test_sidecars_that_add_up_to_a_valid_pair_are_fine() -> None:
     assert errors(text) == []
 
 
-@pytest.mark.parametrize(("cpu", "memory"), [("0.25", "0.5Gi"), ("0.75", "1536Mi"), ("2", "4Gi"), ("4", "8Gi"), ("1", "2.0Gi")])
+@pytest.mark.parametrize(
+    ("cpu", "memory"), [("0.25", "0.5Gi"), ("0.75", "1536Mi"), ("2", "4Gi"), ("4", "8Gi"), ("1", "2.0Gi")]
+)
 def test_valid_pairs(cpu: str, memory: str) -> None:
     assert errors(app(cpu=cpu, memory=memory)) == []
 
@@ -283,7 +334,10 @@ def test_valid_pairs(cpu: str, memory: str) -> None:
 def test_above_the_consumption_maximum() -> None:
     expect(
         app(cpu="4.25  # <-", memory="8.5Gi"),
-        ("spec.containers[0].cpu", f"cpu 4.25 and memory 8.5Gi (totals over all containers) are not a valid pair; {PAIRS}"),
+        (
+            "spec.containers[0].cpu",
+            f"cpu 4.25 and memory 8.5Gi (totals over all containers) are not a valid pair; {PAIRS}",
+        ),
     )
 
 
@@ -291,7 +345,10 @@ def test_above_the_consumption_maximum() -> None:
 def test_memory_format(memory: str) -> None:
     expect(
         app(memory=f"'{memory}'  # <-"),
-        ("spec.containers[0].memory", f"memory '{memory}' is not valid; use a number followed by Gi or Mi, e.g. 0.5Gi or 512Mi"),
+        (
+            "spec.containers[0].memory",
+            f"memory '{memory}' is not valid; use a number followed by Gi or Mi, e.g. 0.5Gi or 512Mi",
+        ),
     )
 
 
@@ -307,7 +364,10 @@ def test_cpu_must_be_a_number(cpu: str, shown: str) -> None:
 
 @pytest.mark.parametrize(("cpu", "shown"), [("0", "0.0"), ("-0.25", "-0.25"), (".nan", "nan")])
 def test_cpu_must_be_positive(cpu: str, shown: str) -> None:
-    expect(app(cpu=f"{cpu}  # <-"), ("spec.containers[0].cpu", f"cpu {shown} must be a positive number such as 0.25"))
+    expect(
+        app(cpu=f"{cpu}  # <-"),
+        ("spec.containers[0].cpu", f"cpu {shown} must be a positive number such as 0.25"),
+    )
 
 
 # --- ports, scale ------------------------------------------------------------------------------
@@ -331,17 +391,24 @@ def test_probe_ports() -> None:
 def test_ingress_needs_a_target_port_when_enabled() -> None:
     expect(
         app("ingress:  # <-\n  external: true\n"),
-        ("spec.ingress.targetPort", "ingress is enabled but has no targetPort; add the port your container listens on"),
+        (
+            "spec.ingress.targetPort",
+            "ingress is enabled but has no targetPort; add the port your container listens on",
+        ),
     )
     assert errors(app("ingress:\n  enabled: false\n")) == []
 
 
 def test_allowed_origins() -> None:
     expect(
-        app("ingress:\n  targetPort: 80\n  allowedOrigins: ['*', 'https://a.example.com', 'example.com']  # <-\n"),
+        app(
+            "ingress:\n  targetPort: 80\n  allowedOrigins: ['*', 'https://a.example.com', 'example.com']  # "
+            "<-\n"
+        ),
         (
             "spec.ingress.allowedOrigins[2]",
-            "allowed origin 'example.com' is invalid; use '*' or scheme://host[:port], e.g. https://example.com",
+            "allowed origin 'example.com' is invalid; use '*' or scheme://host[:port], e.g. "
+            "https://example.com",
         ),
     )
 
@@ -349,7 +416,10 @@ def test_allowed_origins() -> None:
 def test_min_replicas_above_max() -> None:
     expect(
         app("scale:\n  minReplicas: 5  # <-\n  maxReplicas: 3\n"),
-        ("spec.scale.minReplicas", "minReplicas 5 is greater than maxReplicas 3; lower minReplicas or raise maxReplicas"),
+        (
+            "spec.scale.minReplicas",
+            "minReplicas 5 is greater than maxReplicas 3; lower minReplicas or raise maxReplicas",
+        ),
     )
 
 
@@ -359,7 +429,10 @@ def test_replica_ranges() -> None:
         ("spec.scale.minReplicas", "minReplicas -1 is out of range; use a value from 0 to 1000"),
         ("spec.scale.maxReplicas", "maxReplicas 1001 is out of range; use a value from 1 to 1000"),
     )
-    expect(app("scale:\n  maxReplicas: 0  # <-\n"), ("spec.scale.maxReplicas", "maxReplicas 0 is out of range; use a value from 1 to 1000"))
+    expect(
+        app("scale:\n  maxReplicas: 0  # <-\n"),
+        ("spec.scale.maxReplicas", "maxReplicas 0 is out of range; use a value from 1 to 1000"),
+    )
     assert errors(app("scale:\n  minReplicas: 0\n  maxReplicas: 1000\n")) == []
 
 
@@ -380,7 +453,10 @@ def test_scale_rules() -> None:
                         triggerParameter: connection
             """
         ),
-        ("spec.scale.rules[0]", "scale rule 'none' needs exactly one of http, tcp, custom or azureQueue; keep one"),
+        (
+            "spec.scale.rules[0]",
+            "scale rule 'none' needs exactly one of http, tcp, custom or azureQueue; keep one",
+        ),
         ("spec.scale.rules[2].name", "scale rule 'http' appears twice (also at [1]); remove or rename one"),
         (
             "spec.scale.rules[2].custom.auth[0].secretRef",
@@ -396,7 +472,10 @@ ENV_HINT = "is invalid; use letters, digits and '_', not starting with a digit"
 
 def test_env_var_names() -> None:
     expect(
-        app("environment:\n  - {name: 1ST, value: a}  # <-\n  - {name: MY-VAR, value: b}  # <-\n  - {name: _ok_1, value: c}\n"),
+        app(
+            "environment:\n  - {name: 1ST, value: a}  # <-\n  - {name: MY-VAR, value: b}  # <-\n  - {name: "
+            "_ok_1, value: c}\n"
+        ),
         ("spec.environment[0].name", f"env var name '1ST' {ENV_HINT}"),
         ("spec.environment[1].name", f"env var name 'MY-VAR' {ENV_HINT}"),
     )
@@ -455,9 +534,18 @@ def test_every_secret_ref_names_a_declared_secret() -> None:
             """,
             container="env:\n  - name: KEY\n    valueFrom: {secretRef: api-key}  # <-\n",
         ),
-        ("spec.containers[0].env[0].valueFrom.secretRef", "secretRef 'api-key' is not declared in spec.secrets; add it there or fix the name"),
-        ("spec.environment[0].valueFrom.secretRef", "secretRef 'db-password' is not declared in spec.secrets; add it there or fix the name"),
-        ("spec.registries[0].passwordSecretRef", "secretRef 'acr-pass' is not declared in spec.secrets; add it there or fix the name"),
+        (
+            "spec.containers[0].env[0].valueFrom.secretRef",
+            "secretRef 'api-key' is not declared in spec.secrets; add it there or fix the name",
+        ),
+        (
+            "spec.environment[0].valueFrom.secretRef",
+            "secretRef 'db-password' is not declared in spec.secrets; add it there or fix the name",
+        ),
+        (
+            "spec.registries[0].passwordSecretRef",
+            "secretRef 'acr-pass' is not declared in spec.secrets; add it there or fix the name",
+        ),
     )
 
 
@@ -467,7 +555,8 @@ def test_secret_values_must_be_key_vault_references_and_are_never_echoed() -> No
         text,
         (
             "spec.secrets.db-password",
-            "secret must be a Key Vault reference, not a value; use https://<vault>.vault.azure.net/secrets/<name> "
+            "secret must be a Key Vault reference, not a value; use "
+            "https://<vault>.vault.azure.net/secrets/<name> "
             "or a Key Vault secret resource ID, and keep the value in Key Vault",
         ),
     )
@@ -486,18 +575,31 @@ def test_malformed_key_vault_references() -> None:
         ),
         (
             "spec.secrets.a",
-            "'/subscriptions/0/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/secrets/db' is not a Key Vault "
-            "secret resource ID; use /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/"
+            "'/subscriptions/0/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/secrets/db' is not "
+            "a Key Vault "
+            "secret resource ID; use "
+            "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/"
             "<vault>/secrets/<name> (vault: 3-24 letters, digits and '-')",
         ),
-        ("spec.secrets.b", "secret URL 'https://example.com/db' is not a Key Vault secret URL; use https://<vault>.vault.azure.net/secrets/<name>[/<version>]"),
-        ("spec.secrets.Bad_Name", "secret name 'Bad_Name' is invalid; use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+        (
+            "spec.secrets.b",
+            "secret URL 'https://example.com/db' is not a Key Vault secret URL; use "
+            "https://<vault>.vault.azure.net/secrets/<name>[/<version>]",
+        ),
+        (
+            "spec.secrets.Bad_Name",
+            "secret name 'Bad_Name' is invalid; use lowercase letters, digits, '-' and '.', starting and "
+            "ending with a letter or digit",
+        ),
     )
 
 
 # --- images ------------------------------------------------------------------------------------
 
-BAD_IMAGE = "is not a valid image reference; use registry/repository:tag or registry/repository@sha256:<64 hex digits>"
+BAD_IMAGE = (
+    "is not a valid image reference; "
+    "use registry/repository:tag or registry/repository@sha256:<64 hex digits>"
+)
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -517,7 +619,9 @@ def test_good_image_references(image: str) -> None:
     assert errors(app(image=image)) == []
 
 
-@pytest.mark.parametrize("image", ["Nginx:1", "nginx:latest!", "nginx@sha256:1234", "nginx:", "https://x.io/app:1", "a//b:1"])
+@pytest.mark.parametrize(
+    "image", ["Nginx:1", "nginx:latest!", "nginx@sha256:1234", "nginx:", "https://x.io/app:1", "a//b:1"]
+)
 def test_bad_image_references(image: str) -> None:
     expect(app(image=f"'{image}'  # <-"), ("spec.containers[0].image", f"image '{image}' {BAD_IMAGE}"))
 
@@ -525,7 +629,11 @@ def test_bad_image_references(image: str) -> None:
 def test_images_need_a_tag_or_digest() -> None:
     expect(
         app(image="myacr.azurecr.io/app  # <-"),
-        ("spec.containers[0].image", "image 'myacr.azurecr.io/app' has no tag or digest; pin it, e.g. myacr.azurecr.io/app:1.0 or myacr.azurecr.io/app@sha256:<64 hex digits>"),
+        (
+            "spec.containers[0].image",
+            "image 'myacr.azurecr.io/app' has no tag or digest; pin it, e.g. myacr.azurecr.io/app:1.0 or "
+            "myacr.azurecr.io/app@sha256:<64 hex digits>",
+        ),
     )
 
 
@@ -540,7 +648,10 @@ def test_at_most_47_user_tags() -> None:
     assert errors(app(tags(47).replace("  # <-", ""))) == []
     expect(
         app(tags(48)),
-        ("spec.tags", "48 tags is too many; use at most 47 (Azure allows 50 and SynosCD adds its 3 ownership tags)"),
+        (
+            "spec.tags",
+            "48 tags is too many; use at most 47 (Azure allows 50 and SynosCD adds its 3 ownership tags)",
+        ),
     )
 
 
@@ -548,7 +659,10 @@ def test_at_most_47_user_tags() -> None:
 def test_ownership_tags_are_reserved(name: str) -> None:
     expect(
         app(f"tags:\n  {name}: 'true'  # <-\n"),
-        (f"spec.tags.{name}", f"tag '{name}' is reserved for SynosCD's ownership tags; remove it (SynosCD sets it)"),
+        (
+            f"spec.tags.{name}",
+            f"tag '{name}' is reserved for SynosCD's ownership tags; remove it (SynosCD sets it)",
+        ),
     )
 
 
@@ -568,7 +682,10 @@ def test_tag_name_characters_and_lengths() -> None:
             """
         ),
         ('spec.tags["a<b"]', "tag name 'a<b' contains <; tag names may not contain < > % & \\ ? /"),
-        ('spec.tags["cost/center?"]', "tag name 'cost/center?' contains / ?; tag names may not contain < > % & \\ ? /"),
+        (
+            'spec.tags["cost/center?"]',
+            "tag name 'cost/center?' contains / ?; tag names may not contain < > % & \\ ? /",
+        ),
         (f"spec.tags.{long_name}", f"tag name '{'n' * 60}...' is longer than 512 characters; shorten it"),
         ("spec.tags.long", "value of tag 'long' is longer than 256 characters; shorten it"),
         ('spec.tags[" "]', "tag name is empty; give the tag a name"),
@@ -592,7 +709,10 @@ def test_probes() -> None:
                 httpGet: {port: 8080}
             """
         ),
-        ("spec.containers[0].probes[1]", "Readiness probe needs exactly one of httpGet or tcpSocket; keep one"),
+        (
+            "spec.containers[0].probes[1]",
+            "Readiness probe needs exactly one of httpGet or tcpSocket; keep one",
+        ),
         ("spec.containers[0].probes[2]", "Startup probe needs exactly one of httpGet or tcpSocket; keep one"),
     )
 
@@ -609,15 +729,27 @@ def test_probe_timing_ranges() -> None:
                 failureThreshold: 0  # <-
             """
         ),
-        ("spec.containers[0].probes[0].initialDelaySeconds", "initialDelaySeconds 61 is out of range; use a value from 0 to 60"),
-        ("spec.containers[0].probes[0].periodSeconds", "periodSeconds 500 is out of range; use a value from 1 to 240"),
-        ("spec.containers[0].probes[0].failureThreshold", "failureThreshold 0 is out of range; use a value from 1 to 10"),
+        (
+            "spec.containers[0].probes[0].initialDelaySeconds",
+            "initialDelaySeconds 61 is out of range; use a value from 0 to 60",
+        ),
+        (
+            "spec.containers[0].probes[0].periodSeconds",
+            "periodSeconds 500 is out of range; use a value from 1 to 240",
+        ),
+        (
+            "spec.containers[0].probes[0].failureThreshold",
+            "failureThreshold 0 is out of range; use a value from 1 to 10",
+        ),
     )
 
 
 def test_duplicate_probe_types() -> None:
     expect(
-        app(container="probes:\n  - {type: Liveness, tcpSocket: {port: 80}}\n  - {type: Liveness, tcpSocket: {port: 81}}  # <-\n"),
+        app(
+            container="probes:\n  - {type: Liveness, tcpSocket: {port: 80}}\n"
+            "  - {type: Liveness, tcpSocket: {port: 81}}  # <-\n"
+        ),
         ("spec.containers[0].probes[1].type", "container 'app' has two Liveness probes; keep one"),
     )
 
@@ -632,22 +764,37 @@ def test_volumes() -> None:
               - name: cache
               - name: cache  # <-
             """,
-            container="volumeMounts:\n  - volumeName: data  # <-\n    mountPath: /data\n  - {volumeName: cache, mountPath: /cache}\n",
+            container="volumeMounts:\n  - volumeName: data  # <-\n    mountPath: /data\n"
+            "  - {volumeName: cache, mountPath: /cache}\n",
         ),
-        ("spec.containers[0].volumeMounts[0].volumeName", "volume 'data' is not declared in spec.volumes; add it there or fix the name"),
-        ("spec.volumes[0].storageName", "volume 'share' of storageType AzureFile needs storageName; add the environment's storage name"),
+        (
+            "spec.containers[0].volumeMounts[0].volumeName",
+            "volume 'data' is not declared in spec.volumes; add it there or fix the name",
+        ),
+        (
+            "spec.volumes[0].storageName",
+            "volume 'share' of storageType AzureFile needs storageName; add the environment's storage name",
+        ),
         ("spec.volumes[2].name", "volume 'cache' appears twice (also at [1]); remove or rename one"),
     )
 
 
 def test_mount_path_must_be_absolute() -> None:
     expect(
-        app("volumes: [{name: v}]\n", container="volumeMounts:\n  - {volumeName: v, mountPath: data/x}  # <-\n"),
-        ("spec.containers[0].volumeMounts[0].mountPath", "mountPath 'data/x' is invalid; use an absolute path such as /mnt/data"),
+        app(
+            "volumes: [{name: v}]\n",
+            container="volumeMounts:\n  - {volumeName: v, mountPath: data/x}  # <-\n",
+        ),
+        (
+            "spec.containers[0].volumeMounts[0].mountPath",
+            "mountPath 'data/x' is invalid; use an absolute path such as /mnt/data",
+        ),
     )
 
 
-IDENTITY = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull"
+IDENTITY = (
+    "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull"
+)
 
 
 def test_registries() -> None:
@@ -674,21 +821,38 @@ def test_registries() -> None:
               pass: https://kv-one.vault.azure.net/secrets/pass
             """
         ),
-        ("spec.registries[0].passwordSecretRef", "registry 'a.azurecr.io' has a username but no passwordSecretRef; add one"),
-        ("spec.registries[1].username", "registry 'b.azurecr.io' has a passwordSecretRef but no username; add one"),
-        ("spec.registries[2]", "registry 'c.azurecr.io' sets both identity and username/passwordSecretRef; keep one way to sign in"),
+        (
+            "spec.registries[0].passwordSecretRef",
+            "registry 'a.azurecr.io' has a username but no passwordSecretRef; add one",
+        ),
+        (
+            "spec.registries[1].username",
+            "registry 'b.azurecr.io' has a passwordSecretRef but no username; add one",
+        ),
+        (
+            "spec.registries[2]",
+            "registry 'c.azurecr.io' sets both identity and username/passwordSecretRef; keep one way to "
+            "sign in",
+        ),
         (
             "spec.registries[3].identity",
-            "registry identity '/subscriptions/0/resourceGroups/rg/providers/Microsoft.Manag...' is not listed in spec.identity; add it there",
+            "registry identity '/subscriptions/0/resourceGroups/rg/providers/Microsoft.Manag...' is not "
+            "listed in spec.identity; add it there",
         ),
-        ("spec.registries[5].server", "registry 'e.azurecr.io' appears twice (also at [4]); remove or rename one"),
+        (
+            "spec.registries[5].server",
+            "registry 'e.azurecr.io' appears twice (also at [4]); remove or rename one",
+        ),
     )
 
 
 def test_registry_server_must_be_a_host() -> None:
     expect(
         app("registries:\n  - server: myacr  # <-\n    identity: system\n"),
-        ("spec.registries[0].server", "registry server 'myacr' is not a host name; use e.g. myregistry.azurecr.io"),
+        (
+            "spec.registries[0].server",
+            "registry server 'myacr' is not a host name; use e.g. myregistry.azurecr.io",
+        ),
     )
 
 
@@ -707,7 +871,10 @@ def test_identity_must_be_a_user_assigned_identity_id() -> None:
 def test_config_from_paths(path: str) -> None:
     expect(
         app(f"configFrom:\n  - '{path}'  # <-\n"),
-        ("spec.configFrom[0]", f"path '{path}' is invalid; use a path relative to the repository root, e.g. config/web.json"),
+        (
+            "spec.configFrom[0]",
+            f"path '{path}' is invalid; use a path relative to the repository root, e.g. config/web.json",
+        ),
     )
 
 
@@ -717,14 +884,23 @@ def test_config_from_paths(path: str) -> None:
 def test_schedule_job_needs_a_cron_expression() -> None:
     text = job("triggerType: Schedule\n")
     assert errors(text) == [
-        ManifestError(FILE, 5, "spec.cronExpression", "triggerType Schedule needs a cronExpression, e.g. '*/5 * * * *'; add one")
+        ManifestError(
+            FILE,
+            5,
+            "spec.cronExpression",
+            "triggerType Schedule needs a cronExpression, e.g. '*/5 * * * *'; add one",
+        )
     ]
 
 
 def test_cron_expression_only_with_schedule() -> None:
     expect(
         job("cronExpression: '0 * * * *'  # <-\n"),
-        ("spec.cronExpression", "cronExpression is only used with triggerType Schedule (this job is Manual); remove it or set triggerType: Schedule"),
+        (
+            "spec.cronExpression",
+            "cronExpression is only used with triggerType Schedule (this job is Manual); remove it or set "
+            "triggerType: Schedule",
+        ),
     )
 
 
@@ -732,13 +908,19 @@ def test_cron_expression_only_with_schedule() -> None:
 def test_cron_expression_syntax(cron: str) -> None:
     expect(
         job(f"triggerType: Schedule\ncronExpression: '{cron}'  # <-\n"),
-        ("spec.cronExpression", f"cronExpression '{cron}' is not a 5-field cron expression (minute hour day month weekday); use e.g. '*/5 * * * *'"),
+        (
+            "spec.cronExpression",
+            f"cronExpression '{cron}' is not a 5-field cron expression (minute hour day month weekday); use "
+            "e.g. '*/5 * * * *'",
+        ),
     )
 
 
 def test_event_job_needs_scale_rules() -> None:
     assert errors(job("triggerType: Event\n")) == [
-        ManifestError(FILE, 5, "spec.scale", "triggerType Event needs scale.rules with at least one rule; add one")
+        ManifestError(
+            FILE, 5, "spec.scale", "triggerType Event needs scale.rules with at least one rule; add one"
+        )
     ]
     expect(
         job("triggerType: Event\nscale:\n  rules: []  # <-\n"),
@@ -751,7 +933,10 @@ def test_job_scale_only_for_event_jobs_and_in_order() -> None:
     expect(
         job("scale:  # <-\n  minExecutions: 5  # <-\n  maxExecutions: 2\n"),
         ("spec.scale", "scale is only used with triggerType Event; remove it or set triggerType: Event"),
-        ("spec.scale.minExecutions", "minExecutions 5 is greater than maxExecutions 2; lower minExecutions or raise maxExecutions"),
+        (
+            "spec.scale.minExecutions",
+            "minExecutions 5 is greater than maxExecutions 2; lower minExecutions or raise maxExecutions",
+        ),
     )
 
 
@@ -765,11 +950,19 @@ def test_job_trigger_type_and_counts() -> None:
 
 
 def test_jobs_share_the_container_rules() -> None:
-    text = job("environment:\n  - name: X\n    valueFrom: {secretRef: nope}  # <-\n").replace("cpu: 0.25", "cpu: 0.5")
+    text = job("environment:\n  - name: X\n    valueFrom: {secretRef: nope}  # <-\n").replace(
+        "cpu: 0.25", "cpu: 0.5"
+    )
     expect(
         text.replace("memory: 0.5Gi", "memory: 0.5Gi  # <-"),
-        ("spec.containers[0].memory", f"cpu 0.5 and memory 0.5Gi (totals over all containers) are not a valid pair; {PAIRS}"),
-        ("spec.environment[0].valueFrom.secretRef", "secretRef 'nope' is not declared in spec.secrets; add it there or fix the name"),
+        (
+            "spec.containers[0].memory",
+            f"cpu 0.5 and memory 0.5Gi (totals over all containers) are not a valid pair; {PAIRS}",
+        ),
+        (
+            "spec.environment[0].valueFrom.secretRef",
+            "secretRef 'nope' is not declared in spec.secrets; add it there or fix the name",
+        ),
     )
 
 
@@ -780,4 +973,7 @@ def test_synoscd_annotations_are_kept() -> None:
     text = app(metadata="annotations:\n  synoscd.io/sync-wave: '-1'\n  synoscd.io/hook: PreSync\n")
     desired = load_desired({FILE: text.encode()})
     assert desired.errors == []
-    assert desired.resources[0].manifest.metadata.annotations == {"synoscd.io/sync-wave": "-1", "synoscd.io/hook": "PreSync"}
+    assert desired.resources[0].manifest.metadata.annotations == {
+        "synoscd.io/sync-wave": "-1",
+        "synoscd.io/hook": "PreSync",
+    }
