@@ -408,10 +408,13 @@ class ArmEmulator(Emulator):
     def _resource_id(self, kind: str, rg: str, name: str) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/{PROVIDER}/{kind}/{name}"
 
-    def _page(self, req: Request, items: list[dict[str, Any]]) -> Response:
+    def _page(self, req: Request, items: list[Any], render: Any = None) -> Response:
+        """One page of `items` (copied through `render` only for the page served) with ARM's nextLink."""
         start = int(req.query.get("$skipToken", "0") or 0)
         size = self.page_size
         page = items[start : start + size]
+        if render is not None:
+            page = [render(item) for item in page]
         next_link = None
         if start + size < len(items):
             next_link = (
@@ -749,11 +752,11 @@ class ArmEmulator(Emulator):
 
     def _list_apps(self, req: Request, sub: str, rg: str) -> Response:
         self._guard(req, sub)
-        return self._page(req, self._listing("containerApps", rg))
+        return self._page(req, self._listing("containerApps", rg), self._visible)
 
-    def _listing(self, kind: str, rg: str) -> list[dict[str, Any]]:
+    def _listing(self, kind: str, rg: str) -> list[Resource]:
         items = [r for r in self.resources.values() if r.kind == kind and r.rg.lower() == rg.lower()]
-        return [self._visible(r) for r in sorted(items, key=lambda r: r.name.lower())]
+        return sorted(items, key=lambda r: r.name.lower())
 
     def _delete_app(self, req: Request, sub: str, rg: str, name: str) -> Response:
         self._guard(req, sub)
@@ -897,7 +900,7 @@ class ArmEmulator(Emulator):
 
     def _list_jobs(self, req: Request, sub: str, rg: str) -> Response:
         self._guard(req, sub)
-        return self._page(req, self._listing("jobs", rg))
+        return self._page(req, self._listing("jobs", rg), self._visible)
 
     def _delete_job(self, req: Request, sub: str, rg: str, name: str) -> Response:
         self._guard(req, sub)

@@ -133,11 +133,12 @@ def _one_pass(
     flags = apps.get_flags(rt.table)
     statuses = apps.get_statuses(rt.table)
 
-    # 2. desired: snapshot -> parse -> validate -> render
-    snapshot, desired = _desired(rt, result)
-
-    # 3. live: list apps and jobs; revisions only where health needs them
-    live = _live(rt)
+    # 2. desired (snapshot -> parse -> validate) and 3. live (list apps and jobs; revisions only where
+    # health needs them): independent reads, so they run side by side
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        live_future = pool.submit(_live, rt)
+        snapshot, desired = _desired(rt, result)
+        live = live_future.result()
 
     # 4. plan (pure)
     target = Target(

@@ -76,11 +76,14 @@ def _apply(
     now: float,
     revision_reader: Callable[[str, str], Any],
 ) -> None:
-    if action.action != "delete" and action.reason != "prune-disabled" and action.reason != "prune-blocked":
-        s.desired_revision = revision
+    """Revisions are recorded when a resource is written (or first seen), not on every new commit:
+    a commit that touches one manifest must not rewrite a thousand status rows."""
+    first_seen = s.sync_state == "Unknown"
     s.message = action.message
     if action.action == "noop":
-        _synced(s, action.health, revision)
+        _synced(s, action.health, revision if first_seen or s.sync_state != "Synced" else None)
+        if first_seen or s.desired_revision is None:
+            s.desired_revision = revision
         s.message = ""
         return
     if action.action == "skip":
@@ -90,6 +93,8 @@ def _apply(
         if action.health:
             s.health = action.health
         return
+    if action.action != "delete":
+        s.desired_revision = revision
     s.last_action = action.action
     s.extra = {k: v for k, v in s.extra.items() if k != "changes"}
     if action.changes:
@@ -136,7 +141,9 @@ def _health_after(action: Action, outcome: Outcome, revision_reader: Callable[[s
 
 
 def _synced(s: AppStatus, health: str, revision: str | None) -> None:
-    s.sync_state, s.health, s.applied_revision = "Synced", health or s.health, revision
+    s.sync_state, s.health = "Synced", health or s.health
+    if revision is not None:
+        s.applied_revision = revision
     s.last_result = s.last_result or OK
     if health == HEALTHY:
         s.attempts, s.next_retry_at = 0, None

@@ -106,7 +106,7 @@ class GitHubSource:
         api_url: str,
         cache: BlobCache | None = None,
         store: BlobStore | None = None,
-        fetch_workers: int = 8,
+        fetch_workers: int = 16,
     ) -> None:
         self.gh = github
         self.repo = repo

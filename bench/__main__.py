@@ -1,0 +1,162 @@
+"""`python -m bench [--apps N] [--changes K] [--quick]`: the benchmarks of bench/RESULTS.md.
+
+The local stack runs in its own process (the launcher); each measured pass runs in a fresh worker
+process so its peak RSS is SynosCD's alone. Both strategies run in the same invocation, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import validate_bench
+from emulators.launcher import read_env_file
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = """apiVersion: synoscd.io/v1alpha1
+kind: App
+metadata:
+  name: {name}
+spec:
+  containers:
+    - name: web
+      image: ghcr.io/contoso/{name}:{tag}
+      cpu: 0.25
+      memory: 0.5Gi
+  ingress:
+    enabled: true
+    external: true
+    targetPort: 8080
+  scale:
+    minReplicas: 1
+    maxReplicas: 3
+"""
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="synoscd-bench-"))
+        env_file = self.dir / "stack.env"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulators", "up", "--env-file", str(env_file)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 90
+        while not env_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the local stack did not start")
+            time.sleep(0.05)
+        self.env = read_env_file(env_file)
+        self.env["SYNOSCD_STATE_TABLE"] = "bench" + str(int(time.time()))
+
+    def admin(self, service: str, method: str, path: str, body: Any = None) -> Any:
+        url = {"arm": self.env["SYNOSCD_ARM_ENDPOINT"], "github": self.env["SYNOSCD_GITHUB_API_URL"]}[service]
+        resp = requests.request(
+            method, f"{url}/_admin/{path}", json=body, verify=self.env["REQUESTS_CA_BUNDLE"], timeout=60
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def commit(self, files: dict[str, str], message: str) -> None:
+        repo = Path(self.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"])
+        for rel, text in files.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text(text)
+        git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@synoscd.invalid"]
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", message], check=True)
+
+    def worker(self, scenario: str, before: Any = None, **env: str) -> dict[str, Any]:
+        """Run a worker; with `before`, wait for its 'ready', call `before()` (a commit), then say go."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.pass_worker", scenario],
+            cwd=ROOT,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **self.env, **env},
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        if before is not None:
+            if proc.stdout.readline().strip() != "ready":
+                proc.kill()
+                raise RuntimeError(f"worker {scenario} did not get ready: {proc.communicate()[1][-3000:]}")
+            before()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        stdout, stderr = proc.communicate(timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"worker {scenario} failed: {stderr[-3000:]}")
+        return json.loads(stdout.strip().splitlines()[-1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def apps(n: int, tag: str, only: range | None = None) -> dict[str, str]:
+    return {f"apps/app-{i:04d}.yaml": APP.format(name=f"app-{i:04d}", tag=tag) for i in (only or range(n))}
+
+
+def pass_benchmarks(n: int, k: int, latency: float, lro: float, concurrency: int) -> dict[str, Any]:
+    stack = Stack()
+    try:
+        stack.commit(apps(n, "1"), f"{n} apps")
+        stack.admin("arm", "PUT", "config", {"provisioningDelay": 0.01, "pageSize": 100})
+        setup = stack.worker("converge", SYNOSCD_MAX_CONCURRENT="32")
+        for service in ("arm", "github"):
+            stack.admin(service, "PUT", "latency", {"seconds": latency})
+        results: dict[str, Any] = {"setup": setup}
+        results["engine_nochange"] = stack.worker("nochange")
+        results["seq_nochange"] = stack.worker("seq-nochange")
+        stack.admin("arm", "PUT", "config", {"provisioningDelay": lro})
+        results["engine_change"] = stack.worker(
+            "change",
+            lambda: stack.commit(apps(n, "2", range(k)), f"change {k} apps"),
+            SYNOSCD_MAX_CONCURRENT=str(concurrency),
+        )
+        results["seq_change"] = stack.worker(
+            "seq-change", lambda: stack.commit(apps(n, "3", range(k)), f"change {k} apps again")
+        )
+        return results
+    finally:
+        stack.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds the stand-ins add to every call")
+    parser.add_argument("--lro", type=float, default=2.0, help="seconds a long-running operation takes")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="200 apps, 20 changes")
+    args = parser.parse_args()
+    if args.quick:
+        args.apps, args.changes = 200, 20
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "args": vars(args),
+    }
+    report["validate"] = validate_bench.run(1000)
+    print(json.dumps({"validate": report["validate"]}), flush=True)
+    report["pass"] = pass_benchmarks(args.apps, args.changes, args.latency, args.lro, args.concurrency)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
