@@ -3,6 +3,7 @@
 Names keep the seed SynosCD's variables (SYNOSCD_GITHUB_APP_ID, ...) and add the ones the
 architecture page lists. Runtime settings that operators change with `synos set` (interval, prune,
 protected apps, max concurrent) take their defaults from here; the state table overrides them.
+Each field's description is the note in local.settings.sample.json and the operations guide.
 """
 
 from __future__ import annotations
@@ -16,46 +17,76 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "SYNOSCD_"
 
 
+def _f(default: Any, note: str, **kw: Any) -> Any:
+    return Field(default, description=note, **kw)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     # -- desired state: GitHub App source (or a local folder / git repository) --------------------
-    github_app_id: int | None = None
-    github_app_private_key: SecretStr | None = None
-    github_app_installation_id: int | None = None
-    github_repo_owner: str | None = None
-    github_repo_name: str | None = None
-    github_branch: str = "main"
-    github_config_path: str = "apps"
-    github_api_url: str = "https://api.github.com"
-    github_webhook_secret: SecretStr | None = None
-    source_path: str | None = None
+    github_app_id: int | None = _f(None, "GitHub App id (or Key Vault secret github-app-id)")
+    github_app_private_key: SecretStr | None = _f(
+        None, "GitHub App private key, PEM (or Key Vault secret github-app-private-key)"
+    )
+    github_app_installation_id: int | None = _f(
+        None,
+        "installation id of the App on the ops repository (or Key Vault secret github-app-installation-id)",
+    )
+    github_repo_owner: str | None = _f(None, "owner of the ops repository")
+    github_repo_name: str | None = _f(None, "name of the ops repository")
+    github_branch: str = _f("main", "branch SynosCD follows")
+    github_config_path: str = _f("apps", "folder of the manifests in the ops repository")
+    github_api_url: str = _f(
+        "https://api.github.com", "GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3)"
+    )
+    github_webhook_secret: SecretStr | None = _f(
+        None,
+        "webhook secret; in Azure a Key Vault reference app setting "
+        "(else Key Vault secret github-webhook-secret)",
+    )
+    source_path: str | None = _f(None, "a local folder or git repository to use instead of GitHub")
 
     # -- Azure ------------------------------------------------------------------------------------
-    azure_subscription_id: str | None = None
-    azure_resource_group: str | None = None
-    azure_container_app_environment: str | None = None
-    azure_managed_identity_client_id: str | None = None
-    arm_endpoint: str = "https://management.azure.com"
-    keyvault_url: str | None = None
-    # The state store: an Azure Storage connection string (Azurite, or keys) or a table endpoint
-    # URL such as https://<account>.table.core.windows.net, reached with the managed identity.
-    state_store: SecretStr | None = None
-    # One table per environment; several SynosCD installations may share a storage account.
-    state_table: str = Field("synoscd", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    azure_subscription_id: str | None = _f(None, "subscription of the target resource group")
+    azure_resource_group: str | None = _f(None, "resource group of the Container Apps and Jobs")
+    azure_container_app_environment: str | None = _f(
+        None, "name of the Container Apps environment (in that group)"
+    )
+    azure_managed_identity_client_id: str | None = _f(
+        None, "client id of the user-assigned managed identity; unset: DefaultAzureCredential (az login)"
+    )
+    arm_endpoint: str = _f("https://management.azure.com", "ARM endpoint (sovereign clouds, local stand-in)")
+    keyvault_url: str | None = _f(
+        None, "Key Vault with the GitHub App secrets, e.g. https://NAME.vault.azure.net"
+    )
+    state_store: SecretStr | None = _f(
+        None,
+        "state store: a table endpoint https://ACCOUNT.table.core.windows.net (managed identity) "
+        "or a storage connection string",
+    )
+    state_table: str = _f(
+        "synoscd", "table name; one per environment", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
+    )
 
     # -- runtime defaults (the state table overrides them; `synos set`) ---------------------------
-    reconcile_interval_seconds: int = Field(300, ge=10)
-    prune_enabled: bool = False
-    protected_apps_csv: str = "synoscd-operator"
-    max_concurrent: int = Field(8, ge=1, le=64)
-    prune_max_fraction: float = Field(0.5, gt=0, le=1)
+    reconcile_interval_seconds: int = _f(300, "seconds between timer passes (synos set --interval)", ge=10)
+    prune_enabled: bool = _f(False, "delete managed apps that left Git (synos set --prune)")
+    protected_apps_csv: str = _f(
+        "synoscd-operator", "apps never written or deleted (synos set --protected-apps)"
+    )
+    max_concurrent: int = _f(8, "concurrent ARM writes per pass (synos set --max-concurrent)", ge=1, le=64)
+    prune_max_fraction: float = _f(0.5, "largest share of managed resources one pass may prune", gt=0, le=1)
 
     # -- Functions ----------------------------------------------------------------------------------
-    timer_schedule: str = "0 */1 * * * *"
-    webhook_wait_seconds: float = Field(5.0, ge=0, le=8)
-    pass_wait_seconds: float = Field(120.0, ge=0)
-    webhook_max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    timer_schedule: str = _f(
+        "0 */1 * * * *",
+        "NCRONTAB schedule of the timer function (it runs a pass only "
+        "when the interval has passed or a pass was requested)",
+    )
+    webhook_wait_seconds: float = _f(5.0, "seconds a webhook pass waits for ARM operations", ge=0, le=8)
+    pass_wait_seconds: float = _f(120.0, "seconds a timer or CLI pass waits for ARM operations", ge=0)
+    webhook_max_body_bytes: int = _f(5 * 1024 * 1024, "largest webhook body accepted", ge=1024)
 
     @field_validator("github_api_url", "arm_endpoint", "keyvault_url")
     @classmethod
@@ -83,13 +114,12 @@ class Settings(BaseSettings):
         """Raise a MissingSetting naming every variable that is needed here and unset."""
         missing = [n for n in names if getattr(self, n) in (None, "")]
         if missing:
-            raise MissingSetting([ENV_PREFIX + n.upper() for n in missing])
+            raise MissingSetting([env_name(n) for n in missing])
 
     def origins(self) -> dict[str, str]:
         """Where each value came from: 'env' (a SYNOSCD_* variable) or 'default'."""
         return {
-            name: "env" if (ENV_PREFIX + name.upper()) in os.environ else "default"
-            for name in type(self).model_fields
+            name: "env" if env_name(name) in os.environ else "default" for name in type(self).model_fields
         }
 
     def masked(self) -> dict[str, Any]:
@@ -101,6 +131,10 @@ class Settings(BaseSettings):
                 value = "********" if value.get_secret_value() else ""
             out[name] = value
         return out
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
 
 
 class MissingSetting(Exception):

@@ -11,6 +11,9 @@ from typing import Any
 from synoscd.config import Settings
 
 KINDS = ("App", "Job")
+# The api-version azure-mgmt-appcontainers 5.1.0 sends (a test checks it still is the SDK's default).
+API_VERSION = "2026-07-01"
+RESOURCE_TYPES = {"App": "containerApps", "Job": "jobs"}
 
 
 class ArmError(Exception):
@@ -103,11 +106,32 @@ class Arm:
         return self.client.container_apps if kind == "App" else self.client.jobs
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        ops = self._ops(kind)
-        return self._call(
-            f"listing {kind}s in {self.rg}",
-            lambda: [r.as_dict() for r in ops.list_by_resource_group(self.rg)],
+        """Every App or Job of the resource group as wire-shaped dicts, following nextLink.
+
+        Through the client's own pipeline (credential, retry, 429 handling) with `send_request`, but
+        without building SDK models: a pass only needs the JSON, and model deserialisation of a
+        thousand apps costs most of a second."""
+        return self._call(f"listing {kind}s in {self.rg}", self._list_raw, RESOURCE_TYPES[kind])
+
+    def _list_raw(self, resource_type: str) -> list[dict[str, Any]]:
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        sub = self.settings.azure_subscription_id
+        url: str | None = (
+            f"/subscriptions/{sub}/resourceGroups/{self.rg}/providers/Microsoft.App/{resource_type}"
+            f"?api-version={API_VERSION}"
         )
+        items: list[dict[str, Any]] = []
+        while url:
+            response = self.client.send_request(HttpRequest("GET", url))
+            if response.status_code != 200:
+                raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+            page = response.json()
+            items.extend(page.get("value") or [])
+            url = page.get("nextLink")
+        return items
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError

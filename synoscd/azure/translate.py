@@ -381,6 +381,8 @@ def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[dict[str, 
     """Field-level changes between a desired body and a live body: [{field, live, desired}]."""
     want = canonical(desired)
     have = canonical(live, want)
+    if want == have:  # the common case, without walking the tree
+        return []
     changes: list[dict[str, Any]] = []
     _walk(want, have, "", changes)
     return changes

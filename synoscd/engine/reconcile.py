@@ -226,7 +226,7 @@ def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredS
         log.warning("source error: no prune this pass", extra={"pass_id": result.id, "error": str(exc)})
         return None, None
     result.revision = snapshot.revision
-    desired = load_desired(snapshot.files)
+    desired = rt.parsed(snapshot, load_desired)
     result.errors = [e.to_dict() for e in desired.errors]
     return snapshot, desired
 

@@ -20,6 +20,15 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._vaults: dict[str, Any] = {}
+        self._parsed: tuple[tuple[str, str], Any] | None = None
+
+    def parsed(self, snapshot: Any, load: Any) -> Any:
+        """The desired set of a snapshot, parsed once per revision on a warm instance (parsing a
+        thousand manifests is most of a no-change pass)."""
+        key = (snapshot.source, snapshot.revision)
+        if self._parsed is None or self._parsed[0] != key:
+            self._parsed = (key, load(snapshot.files))
+        return self._parsed[1]
 
     @cached_property
     def credential(self) -> Any:

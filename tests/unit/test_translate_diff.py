@@ -285,3 +285,12 @@ def test_property_what_we_put_and_aca_serves_back_has_no_drift(spec: dict[str, A
     assert diff(body, as_served(body)) == []
     # and the body is plain JSON-serialisable data
     assert yaml.safe_load(yaml.safe_dump(body)) == body
+
+
+def test_raw_listing_uses_the_sdks_default_api_version() -> None:
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    from synoscd.azure.arm import API_VERSION
+
+    client = ContainerAppsAPIClient(credential=object(), subscription_id="s")  # type: ignore[arg-type]
+    assert client._config.api_version == API_VERSION

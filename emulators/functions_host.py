@@ -1,0 +1,310 @@
+"""A local stand-in for the Azure Functions host (Core Tools cannot be installed here).
+
+It indexes `function_app.app` the way the host does — `app.get_functions()` and each function's raw
+bindings — serves the HTTP functions on 127.0.0.1 under the route prefix of host.json, and fires
+timer functions on their NCRONTAB schedule (`%SETTING%` resolved from the environment). Like the
+host, a timer does not fire again while its invocation is outstanding, and `past_due` is set when a
+tick comes late.
+
+    python -m emulators.functions_host [--env-file PATH] [--port 7071]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- NCRONTAB ({second} {minute} {hour} {day} {month} {day-of-week}) ---------------------------------
+
+_RANGES = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
+
+
+def _field(text: str, low: int, high: int) -> frozenset[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        step = 1
+        if "/" in part:
+            part, step_text = part.split("/", 1)
+            step = int(step_text)
+        if part == "*":
+            start, end = low, high
+        elif "-" in part:
+            a, b = part.split("-", 1)
+            start, end = int(a), int(b)
+        else:
+            start = end = int(part)
+            if step != 1:
+                end = high
+        if not (low <= start <= high and low <= end <= high) or step < 1:
+            raise ValueError(f"{text!r} is outside {low}-{high}")
+        values.update(range(start, end + 1, step))
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    fields: tuple[frozenset[int], ...]
+
+    @classmethod
+    def parse(cls, expr: str) -> Schedule:
+        parts = expr.split()
+        if len(parts) != 6:
+            raise ValueError(f"NCRONTAB {expr!r} needs 6 fields: second minute hour day month day-of-week")
+        return cls(tuple(_field(p, lo, hi) for p, (lo, hi) in zip(parts, _RANGES, strict=True)))
+
+    def matches(self, t: dt.datetime) -> bool:
+        sec, minute, hour, day, month, dow = self.fields
+        weekday = (t.weekday() + 1) % 7  # Python: Monday=0; NCRONTAB: Sunday=0
+        return (
+            t.second in sec
+            and t.minute in minute
+            and t.hour in hour
+            and t.day in day
+            and t.month in month
+            and weekday in dow
+        )
+
+    def next_after(self, t: dt.datetime) -> dt.datetime:
+        candidate = t.replace(microsecond=0) + dt.timedelta(seconds=1)
+        for _ in range(8 * 24 * 3600):
+            if self.matches(candidate):
+                return candidate
+            candidate += dt.timedelta(seconds=1)
+        raise ValueError("schedule never fires within 8 days")
+
+
+def resolve_setting(value: str) -> str:
+    """`%NAME%` is an app setting, as in function.json."""
+    m = re.fullmatch(r"%([A-Za-z0-9_]+)%", value)
+    if not m:
+        return value
+    if m.group(1) not in os.environ:
+        raise KeyError(f"app setting {m.group(1)} (used as {value}) is not set")
+    return os.environ[m.group(1)]
+
+
+# -- the host --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpFunction:
+    name: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    auth_level: str
+    fn: Callable[..., Any]
+
+
+@dataclass
+class TimerFunction:
+    name: str
+    schedule: Schedule
+    fn: Callable[..., Any]
+    invocations: int = 0
+    past_due: int = 0
+
+
+def _route_regex(prefix: str, route: str) -> re.Pattern[str]:
+    body = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"(?P<\1>[^/]+)", route.strip("/"))
+    return re.compile("^/" + "/".join(p for p in (prefix.strip("/"), body) if p) + "/?$", re.IGNORECASE)
+
+
+class FunctionsHost:
+    def __init__(self, module: str = "function_app", port: int = 0, function_key: str | None = None) -> None:
+        host_json = json.loads((ROOT / "host.json").read_text())
+        self.prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+        self.function_key = function_key
+        self.app = importlib.import_module(module).app
+        self.http: list[HttpFunction] = []
+        self.timers: list[TimerFunction] = []
+        self._index()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.server = _Server(("127.0.0.1", port), self)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.errors: list[str] = []
+
+    def _index(self) -> None:
+        for function in self.app.get_functions():
+            bindings = [json.loads(b) for b in function.get_raw_bindings()]
+            trigger = next(b for b in bindings if b["type"].endswith("Trigger"))
+            name, fn = function.get_function_name(), function.get_user_function()
+            if trigger["type"] == "httpTrigger":
+                self.http.append(
+                    HttpFunction(
+                        name,
+                        _route_regex(self.prefix, trigger.get("route") or name),
+                        frozenset(m.upper() for m in trigger.get("methods") or ["GET", "POST"]),
+                        str(trigger.get("authLevel", "FUNCTION")).upper(),
+                        fn,
+                    )
+                )
+            elif trigger["type"] == "timerTrigger":
+                self.timers.append(
+                    TimerFunction(name, Schedule.parse(resolve_setting(trigger["schedule"])), fn)
+                )
+            else:
+                raise ValueError(f"{name}: trigger {trigger['type']} is not supported by the local host")
+
+    def start(self) -> FunctionsHost:
+        serve = threading.Thread(target=self.server.serve_forever, name="functions-http", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        for timer in self.timers:
+            th = threading.Thread(
+                target=self._timer_loop, args=(timer,), name=f"timer-{timer.name}", daemon=True
+            )
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for th in self._threads:
+            th.join(timeout=30)
+
+    def _timer_loop(self, timer: TimerFunction) -> None:
+        import azure.functions.timer as timer_types
+
+        next_at = timer.schedule.next_after(dt.datetime.now())
+        while not self._stop.is_set():
+            wait = (next_at - dt.datetime.now()).total_seconds()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            late = (dt.datetime.now() - next_at).total_seconds() > 1.0
+            timer.past_due += int(late)
+            try:
+                timer.fn(timer_types.TimerRequest(past_due=late))
+            except Exception as exc:  # the host logs a failed invocation and keeps the schedule
+                self.errors.append(f"{timer.name}: {type(exc).__name__}: {exc}")
+            timer.invocations += 1
+            # Not again while the invocation was outstanding: the next slot after it finished.
+            next_at = timer.schedule.next_after(max(next_at, dt.datetime.now() - dt.timedelta(seconds=1)))
+
+    def dispatch(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        import azure.functions as func
+
+        parts = urlsplit(raw_path)
+        params = dict(parse_qsl(parts.query))
+        for function in self.http:
+            m = function.pattern.match(parts.path)
+            if not m:
+                continue
+            if method not in function.methods:
+                return 405, {}, b""
+            if function.auth_level != "ANONYMOUS":
+                key = headers.get("x-functions-key") or params.get("code")
+                if not self.function_key or key != self.function_key:
+                    return 401, {}, b""
+            req = func.HttpRequest(
+                method,
+                f"{self.url}{raw_path}",
+                headers=headers,
+                params=params,
+                route_params=m.groupdict(),
+                body=body,
+            )
+            try:
+                resp = function.fn(req)
+            except Exception as exc:
+                self.errors.append(f"{function.name}: {type(exc).__name__}: {exc}")
+                return 500, {"Content-Type": "text/plain"}, b"function failed"
+            out_headers = dict(resp.headers)
+            if resp.mimetype:
+                out_headers.setdefault("Content-Type", resp.mimetype)
+            return resp.status_code, out_headers, resp.get_body() or b""
+        return 404, {}, b""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, payload = self.server.host.dispatch(self.command, self.path, headers, body)
+        self.send_response(status)
+        for k, v in out_headers.items():
+            if k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], host: FunctionsHost) -> None:
+        super().__init__(addr, _Handler)
+        self.host = host
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators.functions_host",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--env-file", type=Path, help="an environment file written by `python -m emulators up`"
+    )
+    parser.add_argument("--port", type=int, default=7071)
+    args = parser.parse_args(argv)
+    if args.env_file:
+        from emulators.launcher import read_env_file
+
+        os.environ.update(read_env_file(args.env_file))
+    os.environ.setdefault("SYNOSCD_TIMER_SCHEDULE", "0 */1 * * * *")
+    sys.path.insert(0, str(ROOT))
+    host = FunctionsHost(port=args.port).start()
+    print(
+        f"functions host on {host.url}: "
+        + ", ".join(
+            [f"{f.name} {sorted(f.methods)} /{f.pattern.pattern}" for f in host.http]
+            + [t.name for t in host.timers]
+        ),
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""SynosCD on Azure Functions (Python v2 programming model). Bindings only: each function parses its
+trigger and calls synoscd. Importing this module loads azure.functions and nothing heavier."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from synoscd.functions import handlers
+
+app = func.FunctionApp()
+
+
+def _json(status: int, body: dict[str, object]) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+@app.function_name("reconcile_timer")
+@app.timer_trigger(
+    schedule="%SYNOSCD_TIMER_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
+)
+def reconcile_timer(timer: func.TimerRequest) -> None:
+    handlers.on_timer(past_due=bool(timer.past_due))
+
+
+@app.function_name("github_webhook")
+@app.route(route="github/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    # Anonymous at the platform: the X-Hub-Signature-256 check is the authentication.
+    status, body = handlers.on_webhook(dict(req.headers), req.get_body())
+    return _json(status, body)
+
+
+@app.function_name("health")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    status, body = handlers.on_health()
+    return _json(status, body)
