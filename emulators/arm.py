@@ -147,6 +147,7 @@ class ArmEmulator(Emulator):
         self.failing_job_images: set[str] = set()
         self.lro_failures: list[dict[str, Any]] = []
         self._execution_results: dict[str, dict[str, str]] = {}
+        self._busy: set[tuple[str, str, str]] = set()  # resources with an operation or execution running
         self.add_environment(self.default_rg, self.default_env)
 
     def reset(self) -> None:
@@ -280,38 +281,46 @@ class ArmEmulator(Emulator):
 
     # -- lazy settling --------------------------------------------------------------------------
     def _settle(self) -> None:
+        """Finish what is due. Only resources with work in flight are looked at (`_busy`), so a
+        thousand settled apps cost nothing per request."""
         now = time.monotonic()
-        for key, res in list(self.resources.items()):
-            op = res.op
-            if op is None or op.status(now) == "InProgress":
+        for key in list(self._busy):
+            res = self.resources.get(key)
+            if res is None:
+                self._busy.discard(key)
                 continue
-            op.ended = _now()
-            res.op = None
-            props = res.body["properties"]
-            if res.op_kind == "delete":
-                if op.failure:
-                    props["provisioningState"] = "Failed"
-                else:
-                    del self.resources[key]
-                continue
-            if op.failure:
-                props["provisioningState"] = "Failed"
-                if res.kind == "containerApps":
-                    props["runningStatus"] = (
-                        "Stopped" if not props.get("latestReadyRevisionName") else "Running"
-                    )
-                continue
-            props["provisioningState"] = "Succeeded"
-            if res.kind == "containerApps":
-                self._finish_revision(res)
-            else:
-                props["runningState"] = "Ready"
-        for res in self.resources.values():
+            self._settle_operation(key, res, now)
             for execution in res.executions:
                 p = execution["properties"]
                 if p["status"] == "Running" and now >= execution["_due"]:
                     p["status"] = "Failed" if execution["_fails"] else "Succeeded"
                     p["endTime"] = _now()
+            if res.op is None and all(e["properties"]["status"] != "Running" for e in res.executions):
+                self._busy.discard(key)
+
+    def _settle_operation(self, key: tuple[str, str, str], res: Resource, now: float) -> None:
+        op = res.op
+        if op is None or op.status(now) == "InProgress":
+            return
+        op.ended = _now()
+        res.op = None
+        props = res.body["properties"]
+        if res.op_kind == "delete":
+            if op.failure:
+                props["provisioningState"] = "Failed"
+            else:
+                del self.resources[key]
+            return
+        if op.failure:
+            props["provisioningState"] = "Failed"
+            if res.kind == "containerApps":
+                props["runningStatus"] = "Stopped" if not props.get("latestReadyRevisionName") else "Running"
+            return
+        props["provisioningState"] = "Succeeded"
+        if res.kind == "containerApps":
+            self._finish_revision(res)
+        else:
+            props["runningState"] = "Ready"
 
     def _finish_revision(self, res: Resource) -> None:
         props = res.body["properties"]
@@ -711,6 +720,7 @@ class ArmEmulator(Emulator):
         if settle_now:
             op.due = 0.0
         res.op, res.op_kind = op, ("create" if previous is None else "update")
+        self._busy.add(self._key(res.kind, rg, name))
         body["properties"]["provisioningState"] = "InProgress"
         if previous is None:
             body["properties"]["runningStatus"] = "Progressing"
@@ -776,6 +786,7 @@ class ArmEmulator(Emulator):
             )
         op = self._new_operation(req.method, req.path)
         res.op, res.op_kind = op, "delete"
+        self._busy.add(self._key(kind, rg, name))
         res.body["properties"]["provisioningState"] = "Deleting"
         return Response.empty(202, self._lro_headers(req, op))
 
@@ -888,6 +899,7 @@ class ArmEmulator(Emulator):
         if settle_now:
             op.due = 0.0
         res.op, res.op_kind = op, ("create" if previous is None else "update")
+        self._busy.add(self._key(res.kind, rg, name))
         body["properties"]["provisioningState"] = "InProgress"
         body["properties"]["runningState"] = "Progressing"
         if settle_now:
@@ -929,6 +941,7 @@ class ArmEmulator(Emulator):
             "_fails": res.name.lower() in self.failing_jobs or bool(images & self.failing_job_images),
         }
         res.executions.append(execution)
+        self._busy.add(self._key("jobs", rg, name))
         op_id = str(uuid.uuid4())
         self.operations[op_id] = Operation(id=op_id, due=0.0)
         self._execution_results[op_id] = {"name": exec_name, "id": execution["id"]}

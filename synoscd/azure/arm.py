@@ -56,6 +56,26 @@ class Environment:
     location: str
 
 
+def _pooled_transport(size: int = 64) -> Any:
+    """azure-core's transport over a session with a larger connection pool: a pass keeps many writes
+    and LRO polls in flight, and requests' default pool of 10 would reconnect (TLS again) for the rest."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    # Retries stay with azure-core's policy (which honours Retry-After); requests must not retry too.
+    adapter = HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=size,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
 class Arm:
     def __init__(self, settings: Settings, credential: Any, polling_interval: float = 5.0) -> None:
         settings.require("azure_subscription_id", "azure_resource_group", "azure_container_app_environment")

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from synoscd import __version__
-from synoscd.cli import sync, validate
+from synoscd.cli import control, sync, validate, views
 from synoscd.cli.output import FORMATS, CliError
 
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"synos {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (sync, validate):
+    for module in (views, sync, control, validate):
         module.add(_Sub(sub, _common(defaults=False)))
     return parser
 
@@ -55,6 +55,10 @@ class _Sub:
 
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
         return self.sub.add_parser(name, parents=[self.common], **kwargs)  # type: ignore[arg-type]
+
+    def child(self, sub: argparse._SubParsersAction, name: str, **kwargs: object) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        """A sub-subcommand (`get apps`, `status app`), also taking the global options."""
+        return sub.add_parser(name, parents=[self.common], **kwargs)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from synoscd.cli.output import CliError, emit, table
@@ -41,6 +42,13 @@ def add(sub: Any) -> None:
     d.set_defaults(run=diff)
 
 
+def _progress(args: argparse.Namespace) -> Any:
+    """Progress lines on a terminal for table output; nothing extra in json or yaml."""
+    if args.output != "table" or not sys.stderr.isatty():
+        return None
+    return lambda message: print(f"... {message}", file=sys.stderr, flush=True)
+
+
 def _run(dry_run: bool, args: argparse.Namespace) -> Any:
     from synoscd.engine.reconcile import run_pass
 
@@ -50,13 +58,11 @@ def _run(dry_run: bool, args: argparse.Namespace) -> Any:
         app=args.app,
         wait_seconds=getattr(args, "wait", None),
         force_prune=getattr(args, "force_prune", False),
+        progress=_progress(args),
     )
 
 
-def sync(args: argparse.Namespace) -> int:
-    if not args.dry_run:
-        confirm(args, "Run a reconcile pass now (it writes to Azure)?")
-    result = _run(args.dry_run, args)
+def render_pass(result: Any, args: argparse.Namespace) -> int:
     if result.queued:
         emit(
             {"queued": True, "message": "another pass is running; this request runs when it finishes"},
@@ -70,10 +76,15 @@ def sync(args: argparse.Namespace) -> int:
     return 2 if result.outcome == "failed" else 0
 
 
+def sync(args: argparse.Namespace) -> int:
+    if not args.dry_run:
+        confirm(args, "Run a reconcile pass now (it writes to Azure)?")
+    return render_pass(_run(args.dry_run, args), args)
+
+
 def diff(args: argparse.Namespace) -> int:
     result = _run(True, args)
-    doc = result.to_dict()
-    emit(doc, args.output, _table)
+    emit(result.to_dict(), args.output, _table)
     if result.source_error:
         raise CliError(f"source error: {result.source_error}")
     return 1 if any(a.writes for a in result.plan.actions) else 0

@@ -44,6 +44,7 @@ def execute(
     max_concurrent: int,
     wait_seconds: float,
     before_delete: Callable[[Action], None],
+    on_outcome: Callable[[int, int, Outcome], None] = lambda done, total, outcome: None,
 ) -> list[Outcome]:
     writes = [a for a in actions if a.writes]
     if not writes:
@@ -63,9 +64,12 @@ def execute(
                         str(describe(exc, f"{action.action} {action.kind} {action.name}", arm.endpoint)),
                     )
                 )
+    for outcome in outcomes:
+        on_outcome(len(outcomes), len(writes), outcome)
     deadline = time.monotonic() + wait_seconds
     for action, poller in submitted:
         outcomes.append(_wait(action, poller, deadline, arm.endpoint))
+        on_outcome(len(outcomes), len(writes), outcomes[-1])
     order = {id(a): i for i, a in enumerate(writes)}
     return sorted(outcomes, key=lambda o: order[id(o.action)])
 

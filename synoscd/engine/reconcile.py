@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,12 +97,15 @@ def run_pass(
     wait_seconds: float | None = None,
     force_prune: bool = False,
     rt: Runtime | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PassResult:
-    """Run one pass (and the coalesced re-run, if passes were requested meanwhile)."""
+    """Run one pass (and the coalesced re-run, if passes were requested meanwhile). `progress`, when
+    given, hears what the pass is doing (the CLI shows it on a terminal)."""
     rt = rt or get_runtime()
+    say = progress or (lambda _message: None)
     wait = rt.settings.pass_wait_seconds if wait_seconds is None else wait_seconds
     if dry_run:  # read-only: needs no lease
-        return _one_pass(rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune)
+        return _one_pass(rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune, say=say)
     holder = f"{trigger}-{uuid.uuid4().hex[:8]}"
     held = lease.acquire(rt.table, holder, LEASE_TTL, trigger)
     if held is None:
@@ -111,7 +114,9 @@ def run_pass(
     result: PassResult | None = None
     try:
         while True:
-            result = _one_pass(rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune)
+            result = _one_pass(
+                rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say
+            )
             if not lease.release(rt.table, held, LEASE_TTL):
                 held = None
                 return result
@@ -122,7 +127,14 @@ def run_pass(
 
 
 def _one_pass(
-    rt: Runtime, trigger: str, *, dry_run: bool, only: str | None, wait: float, force_prune: bool
+    rt: Runtime,
+    trigger: str,
+    *,
+    dry_run: bool,
+    only: str | None,
+    wait: float,
+    force_prune: bool,
+    say: Callable[[str], None],
 ) -> PassResult:
     result = PassResult(id=uuid.uuid4().hex[:12], trigger=trigger, dry_run=dry_run)
     ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
@@ -133,6 +145,7 @@ def _one_pass(
     flags = apps.get_flags(rt.table)
     statuses = apps.get_statuses(rt.table)
 
+    say("reading the source and listing live apps and jobs")
     # 2. desired (snapshot -> parse -> validate) and 3. live (list apps and jobs; revisions only where
     # health needs them): independent reads, so they run side by side
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -163,6 +176,7 @@ def _one_pass(
         only=("", only) if only else None,
     )
     result.plan = plan(inp, result.revision or "unknown")
+    say(f"planned {len(result.plan.actions)} actions, {len(result.plan.writes)} writes")
     if dry_run:
         result.finished_at = time.time()
         return result
@@ -175,6 +189,9 @@ def _one_pass(
         wait_seconds=wait,
         before_delete=lambda a: history.put_tombstone(
             rt.table, a.kind, a.name, dict(a.live or {}), result.id
+        ),
+        on_outcome=lambda done, total, o: say(
+            f"{done}/{total} {o.action.action} {o.action.name}: {o.result}"
         ),
     )
     # 6. record: per-app status (only what changed), the pass summary

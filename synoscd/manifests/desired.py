@@ -8,7 +8,9 @@ soon as anything was wrong, which the engine uses to block pruning.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +88,7 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
         if not file.lower().endswith(MANIFEST_SUFFIXES):
             continue
         try:
-            documents, file_errors = load_documents(file, files[file], max_file_bytes=max_file_bytes)
+            documents, file_errors = _load_cached(file, files[file], max_file_bytes)
         except Exception as exc:  # a bug must not hide other files' errors
             documents, file_errors = [], [_internal(file, 1, exc)]
         errors.extend(file_errors)
@@ -111,6 +113,30 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
         projects=[_resource(e) for e in projects if e.ok],
         errors=_capped(sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message))),
     )
+
+
+_PARSED: OrderedDict[tuple[str, str, int], tuple[list[LoadedDocument], list[ManifestError]]] = OrderedDict()
+_PARSED_MAX = 8192
+_PARSED_LOCK = threading.Lock()
+
+
+def _load_cached(
+    file: str, content: bytes, max_file_bytes: int
+) -> tuple[list[LoadedDocument], list[ManifestError]]:
+    """YAML parsing is most of the cost, and a commit changes few files: parse each (path, content) once.
+    Results are immutable (frozen documents whose data is only ever read), so sharing them is safe."""
+    key = (file, hashlib.sha256(content).hexdigest(), max_file_bytes)
+    with _PARSED_LOCK:
+        hit = _PARSED.get(key)
+        if hit is not None:
+            _PARSED.move_to_end(key)
+            return list(hit[0]), list(hit[1])
+    parsed = load_documents(file, content, max_file_bytes=max_file_bytes)
+    with _PARSED_LOCK:
+        _PARSED[key] = parsed
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return list(parsed[0]), list(parsed[1])
 
 
 def validation_report(desired: DesiredSet) -> dict[str, Any]:

@@ -93,6 +93,7 @@ def make_github(api_url: str, creds: GitHubAppCredentials, timeout: float = 10.0
         seconds_between_requests=None,
         seconds_between_writes=None,
         per_page=100,
+        pool_size=32,  # blobs are fetched 16 at a time; the default pool of 10 would reconnect
     )
 
 

@@ -1,0 +1,297 @@
+"""Commands that steer: suspend, resume, set, restore, reconcile. Every write is ETag-guarded (a
+concurrent change is retried on fresh data, never overwritten) and asks for confirmation unless --yes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import socket
+import time
+from typing import Any
+
+from synoscd.cli.output import CliError, emit, table
+from synoscd.cli.prompt import confirm
+from synoscd.cli.views import when
+
+# Read-only ARM fields a restored app must not send back.
+READ_ONLY = {
+    "provisioningState",
+    "runningStatus",
+    "latestRevisionName",
+    "latestReadyRevisionName",
+    "latestRevisionFqdn",
+    "customDomainVerificationId",
+    "outboundIpAddresses",
+    "eventStreamEndpoint",
+    "managedEnvironmentId",
+    "runningState",
+}
+
+
+def add(sub: Any) -> None:
+    for name, suspend in (("suspend", True), ("resume", False)):
+        p = sub.add_parser(
+            name,
+            help=f"{name} reconciliation of one app or job at runtime",
+            description=(
+                "Suspend: passes skip NAME (reason 'suspended') until resumed; it is never "
+                "written or deleted."
+                if suspend
+                else "Resume: the next pass syncs NAME."
+            ),
+        )
+        p.add_argument("name")
+        if suspend:
+            p.add_argument("--reason", default="", help="why (shown in status and history)")
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.set_defaults(run=set_suspended, suspend=suspend)
+
+    s = sub.add_parser(
+        "set",
+        help="show or change runtime settings of the running reconciler",
+        description="Runtime settings live in the state table and override the environment's "
+        "defaults; the functions pick them up on their next tick.",
+    )
+    s.add_argument("--show", action="store_true", help="show the current runtime settings")
+    s.add_argument(
+        "--interval", type=int, metavar="SECONDS", help="seconds between timer passes (at least 10)"
+    )
+    s.add_argument("--prune", dest="prune", action="store_true", default=None, help="enable prune")
+    s.add_argument("--no-prune", dest="prune", action="store_false", help="disable prune")
+    s.add_argument("--protected-apps", metavar="CSV", help="apps never written or deleted, comma-separated")
+    s.add_argument("--max-concurrent", type=int, metavar="N", help="concurrent ARM writes per pass (1-64)")
+    s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(run=set_runtime)
+
+    r = sub.add_parser(
+        "restore",
+        help="re-create a pruned app from its tombstone",
+        description="PUT the last live configuration recorded before NAME was pruned, then suspend "
+        "it so the next pass does not prune it again: add it back to Git, then resume.",
+    )
+    r.add_argument("name")
+    r.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    r.set_defaults(run=restore)
+
+    rec = sub.add_parser(
+        "reconcile",
+        help="request a pass from the deployed functions and wait for it",
+        description="synos reconcile source | synos reconcile app NAME: record a request in the "
+        "state table (the timer or the running pass serves it) and wait for the pass.",
+    )
+    rec_sub = rec.add_subparsers(dest="what", metavar="WHAT", required=True)
+    for what in ("source", "app"):
+        c = sub.child(
+            rec_sub, what, help="everything from Git" if what == "source" else "one app (runs a full pass)"
+        )
+        if what == "app":
+            c.add_argument("name")
+        c.add_argument("--local", action="store_true", help="run the pass here instead (like `synos sync`)")
+        c.add_argument(
+            "--timeout", type=float, default=180.0, metavar="SECONDS", help="how long to wait (180)"
+        )
+        c.add_argument("--yes", "-y", action="store_true", help="with --local: do not ask for confirmation")
+        c.set_defaults(run=reconcile)
+
+
+def who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _rt() -> Any:
+    from synoscd.engine.runtime import get_runtime
+
+    return get_runtime()
+
+
+# -- suspend / resume ----------------------------------------------------------------------
+
+
+def set_suspended(args: argparse.Namespace) -> int:
+    from synoscd.state import apps
+
+    verb = "Suspend" if args.suspend else "Resume"
+    confirm(args, f"{verb} reconciliation of {args.name}?")
+    flag = apps.set_suspended(
+        _rt().table, args.name, args.suspend, who(), getattr(args, "reason", "") or None
+    )
+    doc = {
+        "name": flag.name,
+        "suspended": flag.suspended,
+        "by": flag.by,
+        "at": when(flag.at),
+        "reason": flag.reason,
+    }
+    emit(
+        doc,
+        args.output,
+        lambda d: f"{d['name']}: {'suspended' if d['suspended'] else 'resumed'} by {d['by']}",
+    )
+    return 0
+
+
+# -- set ----------------------------------------------------------------------
+
+
+def _runtime_doc(rt: Any) -> dict[str, Any]:
+    from synoscd.state import runtime
+
+    return runtime.load(rt.table, rt.settings).to_dict()
+
+
+def set_runtime(args: argparse.Namespace) -> int:
+    from synoscd.state import runtime
+
+    changes: dict[str, Any] = {}
+    if args.interval is not None:
+        if args.interval < 10:
+            raise CliError("--interval must be at least 10 seconds")
+        changes["interval_seconds"] = args.interval
+    if args.prune is not None:
+        changes["prune_enabled"] = args.prune
+    if args.protected_apps is not None:
+        changes["protected_apps"] = tuple(a.strip() for a in args.protected_apps.split(",") if a.strip())
+    if args.max_concurrent is not None:
+        if not 1 <= args.max_concurrent <= 64:
+            raise CliError("--max-concurrent must be between 1 and 64")
+        changes["max_concurrent"] = args.max_concurrent
+    rt = _rt()
+    if not changes and not args.show:
+        raise CliError(
+            "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps or "
+            "--max-concurrent"
+        )
+    if changes:
+        summary = ", ".join(f"{k}={v}" for k, v in changes.items())
+        confirm(args, f"Change runtime settings ({summary})?")
+        runtime.save(rt.table, changes, who())
+    emit(
+        _runtime_doc(rt),
+        args.output,
+        lambda d: table(
+            ["setting", "value", "from"],
+            [
+                (k, d[v], "table" if f in d["overridden"] else "env/default")
+                for k, v, f in (
+                    ("interval", "intervalSeconds", "interval_seconds"),
+                    ("prune", "prune", "prune_enabled"),
+                    ("protected apps", "protectedApps", "protected_apps"),
+                    ("max concurrent", "maxConcurrent", "max_concurrent"),
+                )
+            ],
+        ),
+    )
+    return 0
+
+
+# -- restore ----------------------------------------------------------------------
+
+
+def restorable(body: dict[str, Any]) -> dict[str, Any]:
+    """A PUT body from a recorded live body: read-only fields and server-side ids removed."""
+    out: dict[str, Any] = {k: body[k] for k in ("location", "tags", "kind") if k in body}
+    identity = body.get("identity")
+    if identity and identity.get("type") not in (None, "None"):
+        out["identity"] = {"type": identity["type"]}
+        if identity.get("userAssignedIdentities"):
+            out["identity"]["userAssignedIdentities"] = {k: {} for k in identity["userAssignedIdentities"]}
+    props = dict(body.get("properties") or {})
+    props.setdefault("environmentId", props.get("managedEnvironmentId"))
+    config = dict(props.get("configuration") or {})
+    if isinstance(config.get("ingress"), dict):
+        config["ingress"] = {k: v for k, v in config["ingress"].items() if k != "fqdn"}
+    props["configuration"] = config
+    out["properties"] = {k: v for k, v in props.items() if k not in READ_ONLY and v is not None}
+    return out
+
+
+def restore(args: argparse.Namespace) -> int:
+    from synoscd.state import apps, history
+
+    rt = _rt()
+    tomb = history.latest_tombstone(rt.table, args.name)
+    if tomb is None:
+        raise CliError(f"no tombstone for {args.name!r}: SynosCD never pruned it", code=1)
+    kind = tomb["kind"]
+    if rt.arm.get(kind, args.name) is not None:
+        raise CliError(f"{kind} {args.name} exists in Azure; nothing to restore")
+    confirm(args, f"Re-create {kind} {args.name} as it was when pruned at {when(tomb['deletedAt'])}?")
+    body = restorable(tomb["body"])
+    rt.arm.begin_put(kind, args.name, body).result()
+    reason = "restored from its tombstone; add it back to Git, then synos resume it"
+    apps.set_suspended(rt.table, args.name, True, who(), reason)
+    doc = {
+        "name": args.name,
+        "kind": kind,
+        "restored": True,
+        "prunedAt": when(tomb["deletedAt"]),
+        "prunedByPass": tomb["passId"],
+        "suspended": True,
+        "note": reason,
+    }
+    emit(
+        doc,
+        args.output,
+        lambda d: f"{d['kind']} {d['name']} restored (pruned at {d['prunedAt']}); suspended: {d['note']}",
+    )
+    return 0
+
+
+# -- reconcile ----------------------------------------------------------------------
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    from synoscd.cli.sync import render_pass
+    from synoscd.state import history, lease
+
+    name = getattr(args, "name", None)
+    if args.local:
+        from synoscd.engine.reconcile import run_pass
+
+        confirm(args, "Run a reconcile pass now, here (it writes to Azure)?")
+        return render_pass(run_pass("cli", app=name), args)
+    rt = _rt()
+    requested = time.time()
+    lease.request(rt.table, f"cli:{who()}")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        done = [
+            p
+            for p in history.list_passes(rt.table, limit=10)
+            if p.started_at >= requested - 1 and p.finished_at
+        ]
+        if done:
+            doc = done[-1].to_dict()
+            if name:
+                from synoscd.state import apps
+
+                status = apps.get_status(rt.table, "App", name) or apps.get_status(rt.table, "Job", name)
+                doc["app"] = (
+                    None
+                    if status is None
+                    else {
+                        "name": name,
+                        "syncState": status.sync_state,
+                        "health": status.health,
+                        "message": status.message,
+                    }
+                )
+            emit(
+                doc,
+                args.output,
+                lambda d: (
+                    f"pass {d['id']} ({d['trigger']}) {d['outcome']} at revision "
+                    f"{(d['revision'] or '-')[:12]}: {d['counts']}"
+                    + (
+                        ""
+                        if not d.get("app")
+                        else f"\n{name}: {d['app']['syncState']}, {d['app']['health']} {d['app']['message']}"
+                    )
+                ),
+            )
+            return 0 if doc["outcome"] != "failed" else 2
+        time.sleep(1.0)
+    raise CliError(
+        f"no pass ran within {args.timeout:.0f} s; is the Function App running? (its timer serves "
+        "requests on every tick; `--local` runs the pass here)"
+    )

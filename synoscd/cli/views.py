@@ -1,0 +1,450 @@
+"""Read-only commands: config, get apps|source|status, status app|all, describe, history, logs.
+
+Each builds plain data (the json/yaml shape, documented in docs/cli.md) and a table view of it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from synoscd.cli.output import CliError, emit, table
+from synoscd.cli.watch import add_watch_options, watch
+
+
+def add(sub: Any) -> None:
+    p = sub.add_parser(
+        "config",
+        help="show the active configuration (secrets masked) and where it came from",
+        description="Every setting SynosCD reads, its value (secrets masked) and its source: "
+        "env (a SYNOSCD_* variable) or default.",
+    )
+    p.set_defaults(run=config)
+
+    get = sub.add_parser(
+        "get",
+        help="list apps, the source, or the reconciler's status",
+        description="synos get apps | source | status",
+    )
+    get_sub = get.add_subparsers(dest="what", metavar="WHAT", required=True)
+    for name, fn, text in (
+        ("apps", get_apps, "desired apps and jobs with sync state and health"),
+        ("source", get_source, "repository, branch, path, head and last synced commit"),
+        ("status", get_status, "last pass, lease holder and pending requests"),
+    ):
+        g = sub.child(get_sub, name, help=text, description=text)
+        g.set_defaults(run=fn)
+
+    status = sub.add_parser(
+        "status",
+        help="detailed live status of one app or all",
+        description="synos status app NAME | synos status all",
+    )
+    status_sub = status.add_subparsers(dest="what", metavar="WHAT", required=True)
+    one = sub.child(status_sub, "app", help="one app or job: status, flags and live ARM state")
+    one.add_argument("name")
+    add_watch_options(one)
+    one.set_defaults(run=status_app)
+    every = sub.child(status_sub, "all", help="every app and job: status and live ARM state")
+    add_watch_options(every)
+    every.set_defaults(run=status_all)
+    describe = sub.add_parser(
+        "describe",
+        help="alias of `status app NAME`",
+        description="Detailed status of one app or job (alias of `synos status app`).",
+    )
+    describe.add_argument("name")
+    add_watch_options(describe)
+    describe.set_defaults(run=status_app)
+
+    history = sub.add_parser("history", help="recent passes", description="The most recent reconcile passes.")
+    history.add_argument("--limit", type=int, default=20, help="how many passes (default 20)")
+    history.set_defaults(run=show_history)
+
+    logs = sub.add_parser(
+        "logs",
+        help="one app's status timeline",
+        description="synos logs app NAME: every status change SynosCD recorded for it.",
+    )
+    logs_sub = logs.add_subparsers(dest="what", metavar="WHAT", required=True)
+    app_logs = sub.child(logs_sub, "app", help="the status timeline of one app or job")
+    app_logs.add_argument("name")
+    app_logs.add_argument("--tail", type=int, default=50, help="how many events (default 50)")
+    app_logs.set_defaults(run=app_timeline)
+
+
+def _rt() -> Any:
+    from synoscd.engine.runtime import get_runtime
+
+    return get_runtime()
+
+
+def ago(at: float | None, now: float | None = None) -> str:
+    if not at:
+        return "-"
+    seconds = int((now or time.time()) - at)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+def when(at: float | None) -> str | None:
+    return None if not at else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+# -- config ----------------------------------------------------------------------
+
+
+def config(args: argparse.Namespace) -> int:
+    from synoscd.config import env_name, load_settings
+
+    settings = load_settings()
+    origins = settings.origins()
+    rows = [
+        {"name": env_name(name), "value": value, "source": origins[name]}
+        for name, value in settings.masked().items()
+    ]
+    emit(
+        {"settings": rows},
+        args.output,
+        lambda d: table(
+            ["setting", "value", "source"], [(r["name"], r["value"], r["source"]) for r in d["settings"]]
+        ),
+    )
+    return 0
+
+
+# -- get ----------------------------------------------------------------------
+
+
+def _last_pass(rt: Any) -> Any:
+    from synoscd.state import history
+
+    passes = history.list_passes(rt.table, limit=1)
+    return passes[0] if passes else None
+
+
+def apps_view(rt: Any) -> list[dict[str, Any]]:
+    from synoscd.state import apps
+
+    statuses = apps.get_statuses(rt.table)
+    flags = apps.get_flags(rt.table)
+    last = _last_pass(rt)
+    rows = []
+    for status in sorted(statuses.values(), key=lambda s: (s.name, s.kind)):
+        if status.sync_state == "Pruned":
+            continue
+        flag = flags.get(status.name)
+        state = "Suspended" if flag and flag.suspended else status.sync_state
+        synced = status.last_synced_at
+        if state == "Synced" and last is not None and last.finished_at and last.outcome != "source-error":
+            synced = max(synced or 0, last.finished_at)  # the last pass confirmed it
+        rows.append(
+            {
+                "name": status.name,
+                "kind": status.kind,
+                "desiredRevision": (last.revision if last else None) or status.desired_revision,
+                "appliedRevision": status.applied_revision,
+                "syncState": state,
+                "health": status.health,
+                "lastSynced": when(synced),
+                "lastSyncedAgo": ago(synced),
+                "message": status.message,
+            }
+        )
+    return rows
+
+
+def get_apps(args: argparse.Namespace) -> int:
+    rows = apps_view(_rt())
+    emit(
+        {"apps": rows},
+        args.output,
+        lambda d: table(
+            ["name", "kind", "desired", "applied", "sync", "health", "last synced", "message"],
+            [
+                (
+                    r["name"],
+                    r["kind"],
+                    (r["desiredRevision"] or "-")[:12],
+                    (r["appliedRevision"] or "-")[:12],
+                    r["syncState"],
+                    r["health"],
+                    r["lastSyncedAgo"],
+                    (r["message"] or "")[:60],
+                )
+                for r in d["apps"]
+            ],
+        ),
+    )
+    return 0
+
+
+def get_source(args: argparse.Namespace) -> int:
+    rt = _rt()
+    s = rt.settings
+    doc: dict[str, Any] = {
+        "kind": "local" if s.source_path else "github",
+        "repository": s.source_path or s.repo_full_name,
+        "branch": None if s.source_path else s.github_branch,
+        "path": s.github_config_path,
+        "apiUrl": None if s.source_path else s.github_api_url,
+    }
+    doc["headCommit"] = rt.source().snapshot().revision
+    from synoscd.state import history
+
+    synced = next((p for p in history.list_passes(rt.table, limit=50) if p.outcome == "succeeded"), None)
+    doc["lastSyncedCommit"] = synced.revision if synced else None
+    doc["lastSyncedAt"] = when(synced.finished_at) if synced else None
+    emit(doc, args.output, lambda d: table(["field", "value"], [(k, v) for k, v in d.items()]))
+    return 0
+
+
+def get_status(args: argparse.Namespace) -> int:
+    from synoscd.state import lease
+
+    rt = _rt()
+    holder, pending = lease.read(rt.table)
+    last = _last_pass(rt)
+    doc = {
+        "lastPass": last.to_dict() if last else None,
+        "lease": None
+        if holder is None
+        else {"holder": holder.holder, "expiresAt": when(holder.expires_at), "trigger": holder.trigger},
+        "pendingRequests": pending,
+    }
+
+    def view(d: dict[str, Any]) -> str:
+        p = d["lastPass"]
+        lines = [
+            "last pass: none"
+            if p is None
+            else f"last pass {p['id']} ({p['trigger']}) {p['outcome']} at {(p['revision'] or '-')[:12]}, "
+            f"{ago(p['startedAt'])}, {p['durationMs']} ms, {p['counts']}"
+        ]
+        if p and p["prune"].get("blocked"):
+            lines.append(f"prune blocked: {p['prune']['blocked']}")
+        lease_doc = d["lease"]
+        lines.append(
+            "lease: free"
+            if lease_doc is None
+            else f"lease: held by {lease_doc['holder']} until {lease_doc['expiresAt']}"
+        )
+        lines.append(f"pending requests: {d['pendingRequests']}")
+        return "\n".join(lines)
+
+    emit(doc, args.output, view)
+    return 0
+
+
+# -- status app / all ----------------------------------------------------------------------
+
+
+def _live_summary(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    p = body.get("properties") or {}
+    ingress = (p.get("configuration") or {}).get("ingress") or {}
+    return {
+        "provisioningState": p.get("provisioningState"),
+        "runningStatus": p.get("runningStatus"),
+        "latestRevision": p.get("latestRevisionName"),
+        "latestReadyRevision": p.get("latestReadyRevisionName"),
+        "fqdn": ingress.get("fqdn"),
+        "images": [c.get("image") for c in (p.get("template") or {}).get("containers", [])],
+        "managed": str((body.get("tags") or {}).get("synoscd-managed", "")).lower() == "true",
+        "revisionTag": (body.get("tags") or {}).get("synoscd-revision"),
+    }
+
+
+def _describe(rt: Any, name: str) -> dict[str, Any]:
+    from synoscd.state import apps
+
+    flags = apps.get_flags(rt.table).get(name)
+    found = []
+    for kind in ("App", "Job"):
+        status = apps.get_status(rt.table, kind, name)
+        live = rt.arm.get(kind, name)
+        if status is None and live is None:
+            continue
+        found.append(
+            {
+                "name": name,
+                "kind": kind,
+                "status": None
+                if status is None
+                else {
+                    "syncState": status.sync_state,
+                    "health": status.health,
+                    "message": status.message,
+                    "desiredRevision": status.desired_revision,
+                    "appliedRevision": status.applied_revision,
+                    "lastAction": status.last_action,
+                    "lastResult": status.last_result,
+                    "lastError": status.last_error,
+                    "attempts": status.attempts,
+                    "nextRetryAt": when(status.next_retry_at),
+                    "lastSynced": when(status.last_synced_at),
+                    "changes": status.extra.get("changes", []),
+                },
+                "suspended": None
+                if flags is None or not flags.suspended
+                else {"by": flags.by, "at": when(flags.at), "reason": flags.reason},
+                "live": _live_summary(live),
+            }
+        )
+    if not found:
+        raise CliError(
+            f"no app or job named {name!r} in the state table or in resource group "
+            f"{rt.settings.azure_resource_group}"
+        )
+    return {"resources": found}
+
+
+def _describe_table(doc: dict[str, Any]) -> str:
+    out = []
+    for r in doc["resources"]:
+        rows: list[tuple[str, Any]] = [("name", r["name"]), ("kind", r["kind"])]
+        for key, value in (r["status"] or {}).items():
+            if key != "changes":
+                rows.append((key, value))
+        if r["suspended"]:
+            rows.append(
+                (
+                    "suspended",
+                    f"by {r['suspended']['by']} at {r['suspended']['at']}: {r['suspended']['reason']}",
+                )
+            )
+        for key, value in (r["live"] or {"live": "not found in Azure"}).items():
+            rows.append((f"live.{key}", value))
+        out.append(table(["field", "value"], rows))
+        for change in (r["status"] or {}).get("changes", []):
+            out.append(f"  changed {change['field']}: {change['live']} -> {change['desired']}")
+    return "\n\n".join(out)
+
+
+def status_app(args: argparse.Namespace) -> int:
+    rt = _rt()
+    return watch(args, lambda: _describe(rt, args.name), _describe_table)
+
+
+def _all(rt: Any) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bodies = {kind: pool.submit(rt.arm.list, kind) for kind in ("App", "Job")}
+        rows = apps_view(rt)
+    live = {(kind, b["name"]): b for kind, future in bodies.items() for b in future.result()}
+    for row in rows:
+        row["live"] = _live_summary(live.pop((row["kind"], row["name"]), None))
+    for (kind, name), body in sorted(live.items()):
+        rows.append(
+            {
+                "name": name,
+                "kind": kind,
+                "syncState": "Unknown" if _live_summary(body)["managed"] else "Unmanaged",
+                "health": None,
+                "message": "not in SynosCD's state",
+                "live": _live_summary(body),
+            }
+        )
+    return {"apps": rows}
+
+
+def status_all(args: argparse.Namespace) -> int:
+    rt = _rt()
+
+    def view(d: dict[str, Any]) -> str:
+        return table(
+            ["name", "kind", "sync", "health", "provisioning", "running", "ready revision", "message"],
+            [
+                (
+                    r["name"],
+                    r["kind"],
+                    r["syncState"],
+                    r["health"],
+                    (r["live"] or {}).get("provisioningState"),
+                    (r["live"] or {}).get("runningStatus"),
+                    (r["live"] or {}).get("latestReadyRevision"),
+                    (r.get("message") or "")[:50],
+                )
+                for r in d["apps"]
+            ],
+        )
+
+    return watch(args, lambda: _all(rt), view)
+
+
+# -- history and logs ----------------------------------------------------------------------
+
+
+def show_history(args: argparse.Namespace) -> int:
+    from synoscd.state import history
+
+    passes = [p.to_dict() for p in history.list_passes(_rt().table, limit=args.limit)]
+    emit(
+        {"passes": passes},
+        args.output,
+        lambda d: table(
+            ["id", "trigger", "started", "duration", "outcome", "revision", "counts"],
+            [
+                (
+                    p["id"],
+                    p["trigger"],
+                    ago(p["startedAt"]),
+                    f"{p['durationMs']} ms",
+                    p["outcome"],
+                    (p["revision"] or "-")[:12],
+                    " ".join(f"{k}={v}" for k, v in p["counts"].items()),
+                )
+                for p in d["passes"]
+            ],
+        ),
+    )
+    return 0
+
+
+def app_timeline(args: argparse.Namespace) -> int:
+    from synoscd.state import apps
+
+    rt = _rt()
+    events = []
+    for kind in ("App", "Job"):
+        for e in apps.get_events(rt.table, kind, args.name, limit=args.tail):
+            events.append(
+                {
+                    "at": when(e.updated_at),
+                    "kind": kind,
+                    "syncState": e.sync_state,
+                    "health": e.health,
+                    "action": e.last_action,
+                    "result": e.last_result,
+                    "revision": e.applied_revision,
+                    "message": e.message,
+                    "pass": e.last_pass,
+                }
+            )
+    if not events:
+        raise CliError(f"no recorded events for {args.name!r}", code=1)
+    events.sort(key=lambda e: e["at"] or "", reverse=True)
+    emit(
+        {"name": args.name, "events": events[: args.tail]},
+        args.output,
+        lambda d: table(
+            ["at", "kind", "sync", "health", "action", "result", "message"],
+            [
+                (
+                    e["at"],
+                    e["kind"],
+                    e["syncState"],
+                    e["health"],
+                    e["action"],
+                    e["result"],
+                    (e["message"] or "")[:60],
+                )
+                for e in d["events"]
+            ],
+        ),
+    )
+    return 0
