@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     )
     max_concurrent: int = _f(8, "concurrent ARM writes per pass (synos set --max-concurrent)", ge=1, le=64)
     prune_max_fraction: float = _f(0.5, "largest share of managed resources one pass may prune", gt=0, le=1)
+    prune_last: bool = _f(False, "prune in one extra wave after everything else (sync-wide PruneLast)")
 
     # -- Functions ----------------------------------------------------------------------------------
     timer_schedule: str = _f(
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     )
     webhook_wait_seconds: float = _f(5.0, "seconds a webhook pass waits for ARM operations", ge=0, le=8)
     pass_wait_seconds: float = _f(120.0, "seconds a timer or CLI pass waits for ARM operations", ge=0)
+    lease_seconds: float = _f(600.0, "how long a crashed pass blocks the next (its lease expires)", ge=1)
     webhook_max_body_bytes: int = _f(5 * 1024 * 1024, "largest webhook body accepted", ge=1024)
 
     @field_validator("github_api_url", "arm_endpoint", "keyvault_url")

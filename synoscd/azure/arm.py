@@ -190,4 +190,6 @@ class Arm:
         result = self._call(
             f"reading execution {execution} of {job}", self.client.job_execution, self.rg, job, execution
         )
-        return str(result.properties.status or "Unknown")
+        status = result.properties.status
+        # The SDK's enums subclass str, but str() of one is 'JobExecutionRunningState.SUCCEEDED'.
+        return str(getattr(status, "value", status) or "Unknown")

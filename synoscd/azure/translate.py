@@ -25,6 +25,7 @@ SOURCE_TAG = "synoscd-source"
 REVISION_TAG = "synoscd-revision"
 WAVE_TAG = "synoscd-sync-wave"
 OPTIONS_TAG = "synoscd-sync-options"
+HOOK_TAG = "synoscd-hook"
 CONFIG_HASH_ENV = "SYNOSCD_CONFIG_HASH"
 # Tags SynosCD writes but does not compare: the revision moves with every commit, and comparing it
 # would rewrite every app on every commit.
@@ -187,19 +188,25 @@ def app_envelope(
 
 
 def job_envelope(
-    job: Job, target: Target, config_hash: str | None = None, extra_tags: Mapping[str, str] | None = None
+    job: Job,
+    target: Target,
+    config_hash: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+    manual: bool = False,
 ) -> dict[str, Any]:
+    """`manual`: a hook, which SynosCD starts itself (trigger type Manual, whatever the manifest says)."""
     spec = job.spec
+    trigger = "Manual" if manual else spec.trigger_type
     config: dict[str, Any] = {
-        "triggerType": spec.trigger_type,
+        "triggerType": trigger,
         "replicaTimeout": spec.replica_timeout,
         "replicaRetryLimit": spec.replica_retry_limit,
         **_common_configuration(spec),
     }
     counts = {"parallelism": spec.parallelism, "replicaCompletionCount": spec.replica_completion_count}
-    if spec.trigger_type == "Manual":
+    if trigger == "Manual":
         config["manualTriggerConfig"] = counts
-    elif spec.trigger_type == "Schedule":
+    elif trigger == "Schedule":
         config["scheduleTriggerConfig"] = {"cronExpression": spec.cron_expression, **counts}
     else:
         event: dict[str, Any] = dict(counts)
@@ -219,6 +226,19 @@ def job_envelope(
     if identity:
         body["identity"] = identity
     return body
+
+
+def sync_tags(wave: int | None, options: frozenset[str], hook_phases: tuple[str, ...]) -> dict[str, str]:
+    """ARM resources have no annotations: a resource's wave, sync options and hook phases travel as
+    tags (only when set), so a later prune task reads them from the live resource."""
+    tags: dict[str, str] = {}
+    if wave is not None:
+        tags[WAVE_TAG] = str(wave)
+    if options:
+        tags[OPTIONS_TAG] = ",".join(sorted(options))
+    if hook_phases:
+        tags[HOOK_TAG] = ",".join(hook_phases)
+    return tags
 
 
 def config_hash(parts: Mapping[str, bytes | str | None]) -> str:

@@ -207,7 +207,11 @@ def get_status(args: argparse.Namespace) -> int:
     rt = _rt()
     holder, pending = lease.read(rt.table)
     last = _last_pass(rt)
+    from synoscd.state import operation
+
+    op = operation.load(rt.table)
     doc = {
+        "operation": op.to_dict() if op else None,
         "lastPass": last.to_dict() if last else None,
         "lease": None
         if holder is None
@@ -232,6 +236,13 @@ def get_status(args: argparse.Namespace) -> int:
             else f"lease: held by {lease_doc['holder']} until {lease_doc['expiresAt']}"
         )
         lines.append(f"pending requests: {d['pendingRequests']}")
+        o = d["operation"]
+        if o is not None:
+            where = f" at {o['phase']} wave {o['wave']}" if o["status"] == "Running" else ""
+            lines.append(
+                f"operation on {o['revision'][:12]}: {o['status']}{where}"
+                + (f" ({o['message']})" if o["message"] else "")
+            )
         return "\n".join(lines)
 
     emit(doc, args.output, view)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from synoscd.azure.translate import diff, is_managed
+from synoscd.azure.translate import HOOK_TAG, diff, is_managed
 from synoscd.engine.health import DEGRADED, MISSING, Health, in_progress
 
 PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
@@ -45,6 +45,8 @@ class DesiredItem:
     suspend: bool = False  # spec.suspend
     wave: int = 0
     phase: str = "Sync"
+    hooks: tuple[str, ...] = ()  # hook phases (Jobs only); ("Skip",) alone: neither applied nor pruned
+    policies: frozenset[str] = frozenset({"BeforeHookCreation"})  # hook delete policies
 
     @property
     def key(self) -> tuple[str, str]:
@@ -65,6 +67,11 @@ class LiveItem:
     @property
     def managed(self) -> bool:
         return is_managed(self.body)
+
+    @property
+    def hook(self) -> bool:
+        """Hooks are never pruned: their delete policies remove them."""
+        return bool((self.body.get("tags") or {}).get(HOOK_TAG))
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,15 @@ class PlanInput:
     force_prune: bool = False
     incomplete_reason: str = ""
     only: tuple[str, str] | None = None  # (kind or "", name): plan one resource
+    done: frozenset[str] = frozenset()  # hook tasks the current operation completed
+    prune_last: bool = False  # sync-wide PruneLast
 
 
 @dataclass(frozen=True)
 class Action:
     kind: str
     name: str
-    action: str  # create | update | heal | delete | skip | noop
+    action: str  # create | update | heal | delete | skip | noop | run-hook
     reason: str
     phase: str = "Sync"
     wave: int = 0
@@ -106,10 +115,16 @@ class Action:
     body: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     health: str = ""
+    policies: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def writes(self) -> bool:
         return self.action in ("create", "update", "heal", "delete")
+
+    @property
+    def task(self) -> str:
+        """A task's identity within an operation: a hook runs once per phase it lists."""
+        return f"{self.phase}/{self.kind}/{self.name.lower()}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -137,7 +152,7 @@ class Plan:
 
     @property
     def writes(self) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.writes)
+        return tuple(a for a in self.actions if a.writes or a.action == "run-hook")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,12 +168,87 @@ def sort_key(a: Action) -> tuple[int, int, int, bytes]:
 
 
 def plan(inp: PlanInput, revision: str) -> Plan:
-    actions = [_plan_desired(d, inp) for d in inp.desired if _selected(inp, d.kind, d.name)]
+    actions: list[Action] = []
+    for d in inp.desired:
+        if not _selected(inp, d.kind, d.name):
+            continue
+        if d.hooks:
+            actions += _plan_hook(d, inp)
+        else:
+            actions.append(_plan_desired(d, inp))
     prunes, blocked = _plan_prune(inp)
-    actions += prunes
+    actions += prune_waves(prunes, actions, inp.prune_last)
     ordered = sorted(actions, key=sort_key)
     numbered = tuple(replace(a, order=i) for i, a in enumerate(ordered, start=1))
     return Plan(revision, numbered, inp.prune_enabled, blocked)
+
+
+def _plan_hook(d: DesiredItem, inp: PlanInput) -> list[Action]:
+    """A hook Job gets one task per phase it lists; `Skip` alone means it is neither applied nor pruned."""
+    live = inp.live.get(d.key)
+    phases = [p for p in d.hooks if p != "Skip"]
+    if not phases:
+        return [Action(d.kind, d.name, "skip", "sync-skip", wave=d.wave, message="synoscd.io/hook: Skip")]
+    out = []
+    for phase in phases:
+        base = Action(
+            d.kind,
+            d.name,
+            "run-hook",
+            "hook",
+            phase=phase,
+            wave=d.wave,
+            body=d.body,
+            live=live.body if live else None,
+            health=live.health.status if live else MISSING,
+            policies=d.policies,
+        )
+        name = d.name.lower()
+        if name in inp.protected:
+            out.append(replace(base, action="skip", reason="protected", message="listed in protected apps"))
+        elif d.suspend or name in inp.suspended:
+            out.append(replace(base, action="skip", reason="suspended"))
+        elif live is not None and not live.managed:
+            out.append(
+                replace(
+                    base,
+                    action="skip",
+                    reason="unmanaged-conflict",
+                    message=f"a Job named {d.name} exists without tag synoscd-managed=true",
+                )
+            )
+        elif base.task in inp.done:
+            out.append(replace(base, action="noop", reason="hook-done", message="ran for this revision"))
+        else:
+            out.append(base)
+    return out
+
+
+def prune_waves(prunes: list[Action], others: list[Action], prune_last: bool) -> list[Action]:
+    """Deletions run in reverse: the distinct waves of prune tasks are mirrored (what was created first
+    is deleted last). A PruneLast delete runs in one extra wave after everything else. Waves and
+    options come from the live resource's tags (ARM resources have no annotations)."""
+    if not prunes:
+        return []
+    from synoscd.azure.translate import OPTIONS_TAG, WAVE_TAG
+    from synoscd.manifests.syncspec import options_from_tag, parse_wave
+
+    tags = [dict((a.live or {}).get("tags") or {}) for a in prunes]
+    waves = [parse_wave(t.get(WAVE_TAG)) for t in tags]
+    distinct = sorted(set(waves))
+    mirror = {w: distinct[len(distinct) - 1 - i] for i, w in enumerate(distinct)}
+    out = []
+    for action, tag, wave in zip(prunes, tags, waves, strict=True):
+        options = options_from_tag(tag.get(OPTIONS_TAG))
+        action = replace(action, wave=mirror[wave])
+        if "Prune=false" in options and action.reason not in ("protected", "suspended"):
+            action = replace(
+                action, action="skip", reason="prune-disabled", message="sync option Prune=false"
+            )
+        out.append((action, prune_last or "PruneLast=true" in options))
+    sync_waves = [a.wave for a in others if a.phase == "Sync"] + [a.wave for a, _ in out]
+    last = max(sync_waves) + 1
+    return [replace(a, wave=last) if is_last else a for a, is_last in out]
 
 
 def _selected(inp: PlanInput, kind: str, name: str) -> bool:
@@ -231,11 +321,11 @@ def _plan_prune(inp: PlanInput) -> tuple[list[Action], str | None]:
     candidates = [
         live
         for key, live in sorted(inp.live.items())
-        if key not in desired and live.managed and _selected(inp, live.kind, live.name)
+        if key not in desired and live.managed and not live.hook and _selected(inp, live.kind, live.name)
     ]
     if not candidates:
         return [], None
-    managed_total = sum(1 for live in inp.live.values() if live.managed)
+    managed_total = sum(1 for live in inp.live.values() if live.managed and not live.hook)
     blocked = _prune_blocked(inp, len(candidates), managed_total)
     actions = []
     for live in candidates:

@@ -11,19 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from synoscd.azure.translate import Target, app_envelope, config_hash, job_envelope
+from synoscd.azure.translate import Target, app_envelope, config_hash, job_envelope, sync_tags
 from synoscd.engine import record
-from synoscd.engine.execute import Outcome, execute
+from synoscd.engine.execute import Outcome
 from synoscd.engine.health import Health, app_health, job_health, needs_revision
+from synoscd.engine.operation import Runner
 from synoscd.engine.plan import Action, DesiredItem, LiveItem, Plan, PlanInput, plan
 from synoscd.engine.runtime import Runtime, get_runtime
 from synoscd.manifests.desired import DesiredSet, load_desired
 from synoscd.manifests.schema import App
+from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
-from synoscd.state import apps, history, lease, runtime
+from synoscd.state import apps, history, lease, operation, runtime
+from synoscd.state.operation import Operation
 
 log = logging.getLogger("synoscd.pass")
-LEASE_TTL = 600.0
 
 
 @dataclass
@@ -37,6 +39,8 @@ class PassResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     source_error: str | None = None
     queued: bool = False  # another pass held the lease: this request was coalesced into its re-run
+    operation: Operation | None = None
+    operation_error: str | None = None
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -55,7 +59,7 @@ class PassResult:
             return "queued"
         if self.source_error:
             return "source-error"
-        if any(o.result == "failed" for o in self.outcomes):
+        if self.operation_error or any(o.result == "failed" for o in self.outcomes):
             return "failed"
         if self.errors or any(o.result == "progressing" for o in self.outcomes):
             return "partial"
@@ -84,6 +88,10 @@ class PassResult:
             }
             for o in self.outcomes
         ]
+        if self.operation is not None:
+            out["operation"] = {k: v for k, v in self.operation.to_dict().items() if k != "executions"}
+        if self.operation_error:
+            out["operationError"] = self.operation_error
         if self.finished_at is not None:
             out["durationMs"] = int((self.finished_at - self.started_at) * 1000)
         return out
@@ -107,7 +115,7 @@ def run_pass(
     if dry_run:  # read-only: needs no lease
         return _one_pass(rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune, say=say)
     holder = f"{trigger}-{uuid.uuid4().hex[:8]}"
-    held = lease.acquire(rt.table, holder, LEASE_TTL, trigger)
+    held = lease.acquire(rt.table, holder, rt.settings.lease_seconds, trigger)
     if held is None:
         log.info("pass requested while another runs: coalesced", extra={"trigger": trigger})
         return PassResult(id=holder, trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
@@ -117,7 +125,7 @@ def run_pass(
             result = _one_pass(
                 rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say
             )
-            if not lease.release(rt.table, held, LEASE_TTL):
+            if not lease.release(rt.table, held, rt.settings.lease_seconds):
                 held = None
                 return result
             trigger, app = "coalesced", None  # requests arrived meanwhile: run once more, for everything
@@ -144,6 +152,7 @@ def _one_pass(
     settings = runtime.load(rt.table, rt.settings)
     flags = apps.get_flags(rt.table)
     statuses = apps.get_statuses(rt.table)
+    current = operation.load(rt.table)
 
     say("reading the source and listing live apps and jobs")
     # 2. desired (snapshot -> parse -> validate) and 3. live (list apps and jobs; revisions only where
@@ -161,6 +170,8 @@ def _one_pass(
         result.revision or "unknown",
     )
     items = _render(desired, target, snapshot, rt) if desired else ()
+    op = _operation(current, result.revision, trigger) if snapshot else None
+    result.operation = op
     inp = PlanInput(
         desired=items,
         complete=bool(desired and desired.complete and snapshot),
@@ -174,6 +185,8 @@ def _one_pass(
         force_prune=force_prune,
         incomplete_reason=_incomplete_reason(result),
         only=("", only) if only else None,
+        done=frozenset(op.done) if op else frozenset(),
+        prune_last=rt.settings.prune_last,
     )
     result.plan = plan(inp, result.revision or "unknown")
     say(f"planned {len(result.plan.actions)} actions, {len(result.plan.writes)} writes")
@@ -181,19 +194,30 @@ def _one_pass(
         result.finished_at = time.time()
         return result
 
-    # 5. execute: bounded concurrency, long-running operations within the budget
-    result.outcomes = execute(
-        result.plan.actions,
-        rt.arm,
-        max_concurrent=settings.max_concurrent,
-        wait_seconds=wait,
-        before_delete=lambda a: history.put_tombstone(
-            rt.table, a.kind, a.name, dict(a.live or {}), result.id
-        ),
-        on_outcome=lambda done, total, o: say(
-            f"{done}/{total} {o.action.action} {o.action.name}: {o.result}"
-        ),
-    )
+    # 5. execute, wave by wave: bounded concurrency, long-running operations within the budget
+    if op is not None and op.status == "Failed":
+        result.operation_error = (
+            f"the sync of {op.revision[:12]} failed ({op.message}); push a new commit, or "
+            "run `synos sync` to try this revision again"
+        )
+        say(result.operation_error)
+    elif op is not None:
+        if current is None or current.revision != op.revision or current.status != op.status:
+            operation.save(rt.table, op)  # a new operation: kept before anything is written
+        runner = Runner(
+            result.plan,
+            rt.arm,
+            op,
+            max_concurrent=settings.max_concurrent,
+            deadline=time.monotonic() + wait,
+            before_delete=lambda a: history.put_tombstone(
+                rt.table, a.kind, a.name, dict(a.live or {}), result.id
+            ),
+            save=lambda o: operation.save(rt.table, o),
+            health_of=lambda o: record.health_after(o.action, o, lambda app, rev: rt.arm.revision(app, rev)),
+            say=say,
+        )
+        result.outcomes = runner.run()
     # 6. record: per-app status (only what changed), the pass summary
     changed = record.statuses(
         result.plan,
@@ -235,6 +259,14 @@ def _one_pass(
     return result
 
 
+def _operation(current: Operation | None, revision: str | None, trigger: str) -> Operation:
+    """The operation this pass works on: the current one, or a new one for a new revision (and for a
+    manual sync of a revision whose sync failed)."""
+    if current is None or current.revision != revision or (current.status == "Failed" and trigger == "cli"):
+        return Operation(revision=revision or "unknown")
+    return current
+
+
 def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredSet | None]:
     try:
         snapshot = rt.source().snapshot()
@@ -263,16 +295,26 @@ def _render(
     items = []
     for res in desired.resources:
         manifest = res.manifest
-        digest = (
-            _config_hash(manifest, snapshot, rt)
-            if isinstance(manifest, App) and manifest.spec.config_from
-            else None
-        )
+        spec = sync_spec(manifest.metadata.annotations)
+        tags = sync_tags(spec.wave if spec.wave_set else None, spec.options, spec.hook_phases)
         if isinstance(manifest, App):
-            body = app_envelope(manifest, target, digest)
+            digest = _config_hash(manifest, snapshot, rt) if manifest.spec.config_from else None
+            body = app_envelope(manifest, target, digest, tags)
         else:
-            body = job_envelope(manifest, target, digest)  # type: ignore[arg-type]
-        items.append(DesiredItem(res.kind, res.name, body, res.file, res.line, suspend=manifest.spec.suspend))
+            body = job_envelope(manifest, target, None, tags, manual=spec.is_hook)  # type: ignore[arg-type]
+        items.append(
+            DesiredItem(
+                res.kind,
+                res.name,
+                body,
+                res.file,
+                res.line,
+                suspend=manifest.spec.suspend,
+                wave=spec.wave,
+                hooks=spec.hooks,
+                policies=spec.delete_policies,
+            )
+        )
     return tuple(items)
 
 

@@ -123,14 +123,14 @@ def _apply(
         s.sync_state, s.health, s.applied_revision = "Pruned", MISSING, None
         s.attempts, s.next_retry_at = 0, None
         return
-    health = _health_after(action, outcome, revision_reader)
+    health = health_after(action, outcome, revision_reader)
     _synced(s, health.status, revision)
     s.message = health.message
     if action.action == "heal" or not health.healthy:
         _back_off(s, now)  # a re-apply does not prove health: wait before the next one
 
 
-def _health_after(action: Action, outcome: Outcome, revision_reader: Callable[[str, str], Any]) -> Any:
+def health_after(action: Action, outcome: Outcome, revision_reader: Callable[[str, str], Any]) -> Any:
     body = outcome.body or {}
     if action.kind == "Job":
         return job_health(body)

@@ -23,6 +23,7 @@ from .model_errors import Issue, issues_from
 from .policy import check_policy
 from .render import merge_defaults, render
 from .schema import API_VERSION, KINDS, MODELS, App, Job, Project
+from .syncspec import HOOK, sync_spec
 from .validate import check_app, check_job, check_project
 from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
 
@@ -255,14 +256,24 @@ def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
             )
     locator = Locator(entry.doc, origins, subject)
     model = _validated(entry, locator, data)
-    if isinstance(model, App):
-        issues = check_app(model)
-        if project is not None and isinstance(project.model, Project) and project.ok:
-            issues += check_policy(model, project.model.metadata.name, project.model.spec.policy)
-    elif isinstance(model, Job):
-        issues = check_job(model)
-    else:
+    if not isinstance(model, App | Job):
         return
+    spec = sync_spec(model.metadata.annotations)
+    issues: list[Issue] = []
+    if isinstance(model, App) and spec.hooks:
+        issues.append(
+            (
+                ("metadata", "annotations", HOOK),
+                "only Jobs can be hooks; remove synoscd.io/hook or make this a Job",
+            )
+        )
+    if spec.validate:  # sync option Validate=false: SynosCD's own checks are skipped (ARM still validates)
+        if isinstance(model, App):
+            issues += check_app(model)
+            if project is not None and isinstance(project.model, Project) and project.ok:
+                issues += check_policy(model, project.model.metadata.name, project.model.spec.policy)
+        else:
+            issues += check_job(model)
     entry.errors.extend(locator.errors(issues))
     entry.model = render(model)
 

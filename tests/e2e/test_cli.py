@@ -106,6 +106,7 @@ PASS_KEYS = {
     "actions",
     "results",
     "durationMs",
+    "operation",
 }
 ACTION_KEYS = {"order", "kind", "name", "action", "phase", "wave", "reason"}
 APP_KEYS = {
@@ -158,7 +159,8 @@ def test_sync_get_history_logs_describe_and_diff(cli: Cli) -> None:
     assert "alpha" in table and "Synced" in table and "LAST SYNCED" in table
 
     status = cli.json("get", "status")
-    assert set(status) == {"lastPass", "lease", "pendingRequests"}
+    assert set(status) == {"operation", "lastPass", "lease", "pendingRequests"}
+    assert status["operation"]["status"] == "Succeeded" and status["operation"]["revision"] == doc["revision"]
     assert status["lastPass"]["id"] == doc["id"] and status["lease"] is None
 
     source = cli.json("get", "source")

@@ -970,10 +970,31 @@ def test_jobs_share_the_container_rules() -> None:
 
 
 def test_synoscd_annotations_are_kept() -> None:
-    text = app(metadata="annotations:\n  synoscd.io/sync-wave: '-1'\n  synoscd.io/hook: PreSync\n")
+    text = app(
+        metadata="annotations:\n  synoscd.io/sync-wave: '-1'\n  synoscd.io/sync-options: Prune=false\n"
+    )
     desired = load_desired({FILE: text.encode()})
     assert desired.errors == []
     assert desired.resources[0].manifest.metadata.annotations == {
         "synoscd.io/sync-wave": "-1",
-        "synoscd.io/hook": "PreSync",
+        "synoscd.io/sync-options": "Prune=false",
     }
+
+
+def test_only_jobs_can_be_hooks() -> None:
+    text = app(metadata="annotations:\n  synoscd.io/hook: PreSync\n")
+    desired = load_desired({FILE: text.encode()})
+    assert [(e.field, e.message) for e in desired.errors] == [
+        (
+            'metadata.annotations["synoscd.io/hook"]',
+            "only Jobs can be hooks; remove synoscd.io/hook or make this a Job",
+        )
+    ]
+
+
+def test_validate_false_skips_synoscds_own_checks() -> None:
+    text = app(metadata="annotations:\n  synoscd.io/sync-options: Validate=false\n").replace(
+        "cpu: 0.25", "cpu: 0.3"
+    )
+    desired = load_desired({FILE: text.encode()})
+    assert desired.errors == [] and desired.resources[0].manifest.spec.containers[0].cpu == 0.3
