@@ -31,6 +31,7 @@ class KeyVaultEmulator(Emulator):
             "GET", r"/secrets/(?P<name>[0-9A-Za-z-]+)/(?P<version>[0-9a-f]{32})", self._get_version
         )
         self.add_route("PUT", r"/secrets/(?P<name>[0-9A-Za-z-]+)", self._set)
+        self.add_route("DELETE", r"/secrets/(?P<name>[0-9A-Za-z-]+)", self._delete)
         self.add_route("GET", r"/secrets", self._list)
         self.add_admin_route("PUT", r"/_admin/secrets/(?P<name>[0-9A-Za-z-]+)", self._admin_set)
 
@@ -149,6 +150,18 @@ class KeyVaultEmulator(Emulator):
             self.put_secret(
                 req.base_url, name, str(body["value"]), body.get("contentType"), body.get("tags")
             ),
+        )
+
+    def _delete(self, req: Request, name: str) -> Response:
+        self._guard(req)
+        latest = self._versions(name)[-1]
+        del self.secrets[name.lower()]
+        return Response.json(
+            200,
+            {
+                **{k: v for k, v in latest.items() if k != "value"},
+                "recoveryId": f"{req.base_url}/deletedsecrets/{name}",
+            },
         )
 
     def _admin_set(self, req: Request, name: str) -> Response:

@@ -398,3 +398,78 @@ def test_help_describes_every_command_and_option() -> None:
         "schema",
     ):
         assert command in out
+
+
+def test_bootstrap_all_ok_on_the_local_stack(cli: Cli) -> None:
+    doc = cli.json("bootstrap")
+    assert doc["ok"] is True and doc["stored"] == []
+    names = [c["check"] for c in doc["checks"]]
+    assert names == [
+        "settings",
+        "resource group",
+        "environment",
+        "key vault secret github-app-id",
+        "key vault secret github-app-installation-id",
+        "key vault secret github-app-private-key",
+        "key vault secret github-webhook-secret",
+        "github repository",
+        "state table",
+    ]
+    assert "PRIVATE KEY" not in json.dumps(doc)
+
+
+def test_bootstrap_names_each_failure_with_its_fix(cli: Cli) -> None:
+    cases = {
+        "settings": {"SYNOSCD_AZURE_RESOURCE_GROUP": ""},
+        "environment": {"SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT": "no-such-env"},
+        "resource group": {"SYNOSCD_ARM_ENDPOINT": "https://127.0.0.1:9"},
+        "github repository": {"SYNOSCD_GITHUB_REPO_NAME": "no-such-repo"},
+        "state table": {
+            "SYNOSCD_STATE_STORE": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=a2V5;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+        },
+    }
+    for check, override in cases.items():
+        out = cli.run("bootstrap", "-o", "json", env={**cli.env, **override}, check=1)
+        doc = json.loads(out.stdout)
+        failed = {c["check"]: c for c in doc["checks"] if not c["ok"]}
+        assert check in failed, (check, failed)
+        assert failed[check]["fix"], check
+    text = cli.run("bootstrap", env={**cli.env, "SYNOSCD_GITHUB_REPO_NAME": "no-such-repo"}, check=1).stdout
+    assert "MISSING" in text and "fix github repository: install the GitHub App" in text
+
+
+def test_bootstrap_store_secrets_writes_key_vault_and_a_missing_secret_is_reported(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.secrets import SecretClient
+
+    vault = SecretClient(
+        cli.env["SYNOSCD_KEYVAULT_URL"], DefaultAzureCredential(), verify_challenge_resource=False
+    )
+    vault.begin_delete_secret("github-webhook-secret")
+    missing = json.loads(cli.run("bootstrap", "-o", "json", check=1).stdout)
+    failed = [c for c in missing["checks"] if not c["ok"]]
+    assert [c["check"] for c in failed] == ["key vault secret github-webhook-secret"]
+    assert "synos bootstrap --store-secrets" in failed[0]["fix"]
+    assert cli.run("bootstrap", "--store-secrets", "--app-id", "1", check=2).stderr.find("--yes") > 0
+    secret_file = tmp_path / "webhook.txt"
+    secret_file.write_text("a-new-webhook-secret\n")
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(cli.env["SYNOSCD_GITHUB_APP_PRIVATE_KEY"])
+    stored = cli.json(
+        "bootstrap",
+        "--store-secrets",
+        "--webhook-secret-file",
+        str(secret_file),
+        "--private-key-file",
+        str(key_file),
+        "--app-id",
+        cli.env["SYNOSCD_GITHUB_APP_ID"],
+        "--yes",
+    )
+    assert stored["stored"] == ["github-app-id", "github-app-private-key", "github-webhook-secret"]
+    assert stored["ok"] is True
+    assert vault.get_secret("github-webhook-secret").value == "a-new-webhook-secret"
+    assert "a-new-webhook-secret" not in json.dumps(stored)
