@@ -566,6 +566,50 @@ class ArmEmulator(Emulator):
                 rule[kind] = custom
         return t
 
+    def _resource_body(
+        self,
+        kind: str,
+        rg: str,
+        name: str,
+        envelope: dict[str, Any],
+        previous: Resource | None,
+        env: dict[str, Any],
+        props: dict[str, Any],
+    ) -> dict[str, Any]:
+        """What GET answers for an app or job: the request's owned parts, the kind's `props`, and the
+        fields ARM adds (ids, systemData, environment, workload profile, outbound IPs, event stream)."""
+        created = previous.body["systemData"]["createdAt"] if previous else _now()
+        props_in = envelope.get("properties") or {}
+        body: dict[str, Any] = {
+            "id": self._resource_id(kind, rg, name),
+            "name": name,
+            "type": f"Microsoft.App/{kind}",
+            "location": envelope["location"],
+            "systemData": {
+                "createdBy": "synoscd-local",
+                "createdByType": "Application",
+                "createdAt": created,
+                "lastModifiedBy": "synoscd-local",
+                "lastModifiedByType": "Application",
+                "lastModifiedAt": _now(),
+            },
+            "properties": {
+                "environmentId": env["id"],
+                "workloadProfileName": props_in.get("workloadProfileName", "Consumption"),
+                "outboundIpAddresses": ["127.0.0.1"],
+                "eventStreamEndpoint": env["properties"]["eventStreamEndpoint"].replace(
+                    "/eventstream", f"/{kind}/{name}/eventstream"
+                ),
+                **props,
+            },
+        }
+        if envelope.get("tags"):
+            body["tags"] = dict(envelope["tags"])
+        identity = self._normalise_identity(envelope.get("identity"))
+        if identity:
+            body["identity"] = identity
+        return body
+
     # -- container apps -------------------------------------------------------------------------
     def _app_body(
         self, rg: str, name: str, envelope: dict[str, Any], previous: Resource | None, env: dict[str, Any]
@@ -591,40 +635,15 @@ class ArmEmulator(Emulator):
         if dapr is not None:
             dapr.setdefault("appProtocol", "http")
         template = self._normalise_template(props_in.get("template") or {}, ingress)
-        created = previous.body["systemData"]["createdAt"] if previous else _now()
-        body: dict[str, Any] = {
-            "id": self._resource_id("containerApps", rg, name),
-            "name": name,
-            "type": "Microsoft.App/containerApps",
-            "location": envelope["location"],
-            "systemData": {
-                "createdBy": "synoscd-local",
-                "createdByType": "Application",
-                "createdAt": created,
-                "lastModifiedBy": "synoscd-local",
-                "lastModifiedByType": "Application",
-                "lastModifiedAt": _now(),
-            },
-            "properties": {
-                "environmentId": env["id"],
-                "managedEnvironmentId": env["id"],
-                "workloadProfileName": props_in.get("workloadProfileName", "Consumption"),
-                "outboundIpAddresses": ["127.0.0.1"],
-                "customDomainVerificationId": env["properties"]["customDomainConfiguration"][
-                    "customDomainVerificationId"
-                ],
-                "eventStreamEndpoint": env["properties"]["eventStreamEndpoint"].replace(
-                    "/eventstream", f"/containerApps/{name}/eventstream"
-                ),
-                "configuration": config,
-                "template": template,
-            },
+        props = {
+            "managedEnvironmentId": env["id"],
+            "customDomainVerificationId": env["properties"]["customDomainConfiguration"][
+                "customDomainVerificationId"
+            ],
+            "configuration": config,
+            "template": template,
         }
-        if envelope.get("tags"):
-            body["tags"] = dict(envelope["tags"])
-        identity = self._normalise_identity(envelope.get("identity"))
-        if identity:
-            body["identity"] = identity
+        body = self._resource_body("containerApps", rg, name, envelope, previous, env, props)
         if envelope.get("kind"):
             body["kind"] = envelope["kind"]
         return body
@@ -688,43 +707,72 @@ class ArmEmulator(Emulator):
         patch: bool,
         settle_now: bool = False,
     ) -> Response:
-        previous = self.resources.get(self._key("containerApps", rg, name))
+        def revise(res: Resource, old: dict[str, Any] | None, env: dict[str, Any]) -> None:
+            old_props = old["properties"] if old else {}
+            props = res.body["properties"]
+            for carried in (
+                "latestRevisionName",
+                "latestReadyRevisionName",
+                "latestRevisionFqdn",
+                "runningStatus",
+            ):
+                if carried in old_props:
+                    props[carried] = old_props[carried]
+            if old is None or old_props.get("template") != props["template"]:
+                self._new_revision(res, env)  # only template changes make a revision
+            if old is None:
+                props["runningStatus"] = "Progressing"
+
+        return self._apply(
+            req,
+            "containerApps",
+            rg,
+            name,
+            envelope,
+            self._app_body,
+            revise,
+            status=202 if patch else 201,
+            settle_now=settle_now,
+        )
+
+    def _apply(
+        self,
+        req: Request,
+        kind: str,
+        rg: str,
+        name: str,
+        envelope: dict[str, Any],
+        build: Any,
+        revise: Any,
+        status: int,
+        settle_now: bool,
+    ) -> Response:
+        """PUT/PATCH of an app or job: 409 while an operation runs, validation, 200 when unchanged,
+        else a long-running operation (settled at once for admin seeds)."""
+        previous = self.resources.get(self._key(kind, rg, name))
         if previous is not None and previous.op is not None:
+            code = "ContainerAppOperationInProgress" if kind == "containerApps" else "JobOperationInProgress"
             raise self._fail(
                 409,
-                "ContainerAppOperationInProgress",
-                f"Cannot modify container app '{name}' because another operation is in progress. "
-                "Retry after it completes.",
+                code,
+                f"Cannot modify '{name}' because another operation is in progress. Retry after it completes.",
             )
         self._validate_common(envelope, name)
         env = self._environment_for(envelope.get("properties") or {})
-        body = self._app_body(rg, previous.name if previous else name, envelope, previous, env)
+        body = build(rg, previous.name if previous else name, envelope, previous, env)
         if self._unchanged(previous, body):
             return Response.json(200, self._visible(previous))  # type: ignore[arg-type]
-        res = previous or Resource("containerApps", rg, name, body)
-        old_props = previous.body["properties"] if previous else {}
-        for carried in (
-            "latestRevisionName",
-            "latestReadyRevisionName",
-            "latestRevisionFqdn",
-            "runningStatus",
-        ):
-            if carried in old_props:
-                body["properties"][carried] = old_props[carried]
+        res = previous or Resource(kind, rg, name, body)
+        old_body = previous.body if previous else None
         res.body = body
-        template_changed = previous is None or old_props.get("template") != body["properties"]["template"]
-        if template_changed:
-            self._new_revision(res, env)
-        self.resources[self._key("containerApps", rg, name)] = res
+        revise(res, old_body, env)
+        self.resources[self._key(kind, rg, name)] = res
         op = self._new_operation(req.method, req.path)
         if settle_now:
             op.due = 0.0
         res.op, res.op_kind = op, ("create" if previous is None else "update")
-        self._busy.add(self._key(res.kind, rg, name))
+        self._busy.add(self._key(kind, rg, name))
         body["properties"]["provisioningState"] = "InProgress"
-        if previous is None:
-            body["properties"]["runningStatus"] = "Progressing"
-        status = 202 if patch else 201
         if settle_now:
             self._settle()
         return Response.json(status, self._visible(res), self._lro_headers(req, op))
@@ -840,37 +888,8 @@ class ArmEmulator(Emulator):
             config["secrets"] = [{k: v for k, v in s.items() if k != "value"} for s in config["secrets"]]
         template = self._normalise_template(props_in.get("template") or {}, None)
         template.pop("scale", None)  # jobs have no scale block
-        created = previous.body["systemData"]["createdAt"] if previous else _now()
-        body: dict[str, Any] = {
-            "id": self._resource_id("jobs", rg, name),
-            "name": name,
-            "type": "Microsoft.App/jobs",
-            "location": envelope["location"],
-            "systemData": {
-                "createdBy": "synoscd-local",
-                "createdByType": "Application",
-                "createdAt": created,
-                "lastModifiedBy": "synoscd-local",
-                "lastModifiedByType": "Application",
-                "lastModifiedAt": _now(),
-            },
-            "properties": {
-                "environmentId": env["id"],
-                "workloadProfileName": props_in.get("workloadProfileName", "Consumption"),
-                "eventStreamEndpoint": env["properties"]["eventStreamEndpoint"].replace(
-                    "/eventstream", f"/jobs/{name}/eventstream"
-                ),
-                "outboundIpAddresses": ["127.0.0.1"],
-                "configuration": config,
-                "template": template,
-            },
-        }
-        if envelope.get("tags"):
-            body["tags"] = dict(envelope["tags"])
-        identity = self._normalise_identity(envelope.get("identity"))
-        if identity:
-            body["identity"] = identity
-        return body
+        props = {"configuration": config, "template": template}
+        return self._resource_body("jobs", rg, name, envelope, previous, env, props)
 
     def _put_job(self, req: Request, sub: str, rg: str, name: str) -> Response:
         self._guard(req, sub)
@@ -879,32 +898,12 @@ class ArmEmulator(Emulator):
     def _apply_job(
         self, req: Request, rg: str, name: str, envelope: dict[str, Any], settle_now: bool = False
     ) -> Response:
-        previous = self.resources.get(self._key("jobs", rg, name))
-        if previous is not None and previous.op is not None:
-            raise self._fail(
-                409,
-                "JobOperationInProgress",
-                f"Cannot modify job '{name}' because another operation is in progress.",
-            )
-        self._validate_common(envelope, name)
-        env = self._environment_for(envelope.get("properties") or {})
-        body = self._job_body(rg, previous.name if previous else name, envelope, previous, env)
-        if self._unchanged(previous, body):
-            return Response.json(200, self._visible(previous))  # type: ignore[arg-type]
-        res = previous or Resource("jobs", rg, name, body)
-        executions = previous.executions if previous else []
-        res.body, res.executions = body, executions
-        self.resources[self._key("jobs", rg, name)] = res
-        op = self._new_operation(req.method, req.path)
-        if settle_now:
-            op.due = 0.0
-        res.op, res.op_kind = op, ("create" if previous is None else "update")
-        self._busy.add(self._key(res.kind, rg, name))
-        body["properties"]["provisioningState"] = "InProgress"
-        body["properties"]["runningState"] = "Progressing"
-        if settle_now:
-            self._settle()
-        return Response.json(201, self._visible(res), self._lro_headers(req, op))
+        def revise(res: Resource, old: dict[str, Any] | None, env: dict[str, Any]) -> None:
+            res.body["properties"]["runningState"] = "Progressing"
+
+        return self._apply(
+            req, "jobs", rg, name, envelope, self._job_body, revise, status=201, settle_now=settle_now
+        )
 
     def _get_job(self, req: Request, sub: str, rg: str, name: str) -> Response:
         self._guard(req, sub)

@@ -23,6 +23,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"  # CI and developers have shared/ beside the repository
 
 
+APP_YAML = """apiVersion: synoscd.io/v1alpha1
+kind: App
+metadata:
+  name: {name}
+spec:
+  containers:
+    - name: web
+      image: nginx:{tag}
+      cpu: 0.25
+      memory: 0.5Gi
+"""
+
+
+def app_yaml(name: str, tag: str = "1") -> str:
+    """The smallest valid App manifest, for tests that need a few in a repository."""
+    return APP_YAML.format(name=name, tag=tag)
+
+
 @dataclass
 class LaunchedStack:
     env: dict[str, str]

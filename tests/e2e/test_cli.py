@@ -16,23 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, LaunchedStack
+from tests.conftest import APP_YAML, REPO_ROOT, LaunchedStack
 from tests.e2e.conftest import Host
 
 pytestmark = pytest.mark.e2e
 
 OWNER = "synoscd-cli"
-APP = """apiVersion: synoscd.io/v1alpha1
-kind: App
-metadata:
-  name: {name}
-spec:
-  containers:
-    - name: web
-      image: nginx:{tag}
-      cpu: 0.25
-      memory: 0.5Gi
-"""
+APP = APP_YAML
 
 
 class Cli:

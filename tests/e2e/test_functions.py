@@ -16,23 +16,13 @@ import requests
 
 from synoscd.state import history, runtime
 from synoscd.state import table as t
-from tests.conftest import LaunchedStack
+from tests.conftest import APP_YAML, LaunchedStack
 from tests.e2e.conftest import Host
 
 pytestmark = pytest.mark.e2e
 
 OWNER = "synoscd-e2e"
-APP = """apiVersion: synoscd.io/v1alpha1
-kind: App
-metadata:
-  name: {name}
-spec:
-  containers:
-    - name: web
-      image: nginx:{tag}
-      cpu: 0.25
-      memory: 0.5Gi
-"""
+APP = APP_YAML
 
 
 def new_repo(stack: LaunchedStack, files: dict[str, str]) -> str:

@@ -21,21 +21,11 @@ from synoscd.sources.local import LocalSource
 from synoscd.sources.snapshot import SourceError
 from synoscd.state import table as t
 from synoscd.state.blobcache import TableBlobStore
-from tests.conftest import LaunchedStack
+from tests.conftest import APP_YAML, LaunchedStack
 
 pytestmark = pytest.mark.integration
 
-APP = """apiVersion: synoscd.io/v1alpha1
-kind: App
-metadata:
-  name: {name}
-spec:
-  containers:
-    - name: web
-      image: nginx:{tag}
-      cpu: 0.25
-      memory: 0.5Gi
-"""
+APP = APP_YAML
 
 
 @pytest.fixture
