@@ -68,6 +68,21 @@ def show_pass(result: Any) -> None:
         print(f"  manifest error {e['file']}:{e['line']} {e['field']}: {e['message']}")
 
 
+def show_round_trips(rt: Any) -> None:
+    """ARM (managed identity), Key Vault (challenge auth) and GitHub (App installation token)."""
+    env = rt.arm.environment()
+    print(f"ARM:       environment {env.name} in {env.location} ({env.id})")
+    version = rt.secrets.version("github-app-id")
+    print(
+        f"Key Vault: secret github-app-id = {rt.secrets.get('github-app-id')} (version {str(version)[:8]}...)"
+    )
+    snapshot = rt.source().snapshot()
+    print(
+        f"GitHub:    {rt.settings.repo_full_name}@{rt.settings.github_branch} at {snapshot.revision[:12]}: "
+        + ", ".join(sorted(snapshot.files))
+    )
+
+
 def show_live(rt: Any) -> None:
     from synoscd.cli.output import table
 
@@ -110,6 +125,8 @@ def main() -> int:
         from synoscd.engine.runtime import get_runtime
 
         rt = get_runtime(load_settings())  # GitHub App secrets come from Key Vault, ARM via managed identity
+        step("0. the stand-ins through the real SDKs")
+        show_round_trips(rt)
         step("1. first pass: GitHub App source -> validate -> plan -> ARM")
         show_pass(run_pass("demo", rt=rt, wait_seconds=30))
         show_live(rt)

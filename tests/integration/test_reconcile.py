@@ -475,3 +475,27 @@ def test_an_in_progress_app_is_left_alone_and_picked_up_by_the_next_pass(ops: Op
     third = ops.sync()
     assert actions(third)["slow"] == ("update", "drift")
     assert ops.status("slow").sync_state == "Synced"
+
+
+def test_a_changed_config_file_rolls_a_new_revision_through_the_config_hash(ops: Ops) -> None:
+    (ops.root / "config").mkdir()
+    (ops.root / "config" / "web.json").write_text('{"feature": false}')
+    ops.write("web", manifest("web", extra="  configFrom:\n    - config/web.json\n"))
+    assert ops.sync().outcome == "succeeded"
+    first = ops.live("web")
+    env = first["body"]["properties"]["template"]["containers"][0]["env"]
+    hash1 = next(e["value"] for e in env if e["name"] == "SYNOSCD_CONFIG_HASH")
+    assert actions(ops.sync()) == {"web": ("noop", "in-sync")}, "an unchanged file changes nothing"
+    (ops.root / "config" / "web.json").write_text('{"feature": true}')
+    rolled = ops.sync()
+    action = rolled.plan.actions[0]
+    assert (action.action, action.reason) == ("update", "drift")
+    assert action.changes[0]["field"] == "template.containers[0].env[0].value"
+    second = ops.live("web")
+    hash2 = next(
+        e["value"]
+        for e in second["body"]["properties"]["template"]["containers"][0]["env"]
+        if e["name"] == "SYNOSCD_CONFIG_HASH"
+    )
+    assert hash2 != hash1
+    assert len(second["revisions"]) == len(first["revisions"]) + 1, "a template change: a new revision"
