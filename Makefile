@@ -40,5 +40,10 @@ demo: install
 bench: install
 	$(PY) -m bench
 
+# dist/: the Functions deployment zip (with Linux x86_64 / Python 3.11 wheels), the wheel and the sdist.
+.PHONY: package
+package: $(STAMP)
+	$(PY) infra/package.py --out dist
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache build dist *.egg-info

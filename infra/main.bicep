@@ -1,0 +1,267 @@
+// SynosCD on Azure: a Flex Consumption Function App (Linux, Python 3.11) that reconciles one existing
+// Container Apps environment, with everything it needs and nothing more:
+//
+//   user-assigned identity   SynosCD's only principal (ARM, Key Vault, storage, the deployment package)
+//   storage account          Functions runtime + SynosCD state table; shared keys disabled
+//   Key Vault (RBAC mode)    github-app-id, github-app-installation-id, github-app-private-key,
+//                            github-webhook-secret
+//   Log Analytics + App Insights
+//   role assignments         least privilege, built-in roles only (modules/roles.bicep)
+//
+// Deploy it into SynosCD's own resource group; the reconciled group (targetResourceGroupName) may be a
+// different group of the same subscription. See docs/operations.md for the whole procedure.
+//
+//   az deployment group create -g RG -f infra/main.bicep -p infra/main.bicepparam \
+//     -p githubAppId=123456 githubAppInstallationId=7890123 githubAppPrivateKey=@key.pem \
+//        githubWebhookSecret=@webhook-secret.txt
+
+targetScope = 'resourceGroup'
+
+// -- where ---------------------------------------------------------------------------------------
+
+@description('Region of SynosCD\'s own resources (the Flex Consumption plan must be available there).')
+param location string = resourceGroup().location
+
+@description('Short prefix of every resource name (lowercase letters and digits).')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'synoscd'
+
+@description('Resource group of the Container Apps and Jobs SynosCD reconciles (same subscription).')
+param targetResourceGroupName string = resourceGroup().name
+
+@description('Name of the existing Container Apps environment, in the target resource group.')
+param containerAppEnvironmentName string
+
+// -- what ----------------------------------------------------------------------------------------
+
+@description('Owner (user or organisation) of the ops repository.')
+param githubRepoOwner string
+
+@description('Name of the ops repository.')
+param githubRepoName string
+
+@description('Branch SynosCD follows.')
+param githubBranch string = 'main'
+
+@description('Folder of the manifests in the ops repository.')
+param githubConfigPath string = 'apps'
+
+@description('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
+param githubApiUrl string = 'https://api.github.com'
+
+// -- secrets (stored in Key Vault; each is written only when given, so later deployments may omit them)
+
+@secure()
+@description('GitHub App id (Key Vault secret github-app-id).')
+param githubAppId string = ''
+
+@secure()
+@description('Installation id of the GitHub App on the ops repository (github-app-installation-id).')
+param githubAppInstallationId string = ''
+
+@secure()
+@description('GitHub App private key, PEM (github-app-private-key). On the command line: githubAppPrivateKey=@key.pem')
+param githubAppPrivateKey string = ''
+
+@secure()
+@description('Webhook secret, the same as in the GitHub App settings (github-webhook-secret).')
+param githubWebhookSecret string = ''
+
+// -- how -----------------------------------------------------------------------------------------
+
+@description('NCRONTAB schedule of the timer function; it runs a pass only when the interval has passed.')
+param timerSchedule string = '0 */1 * * * *'
+
+@description('Default seconds between timer passes (`synos set --interval` overrides it at runtime).')
+@minValue(10)
+param reconcileIntervalSeconds int = 300
+
+@description('Default for deleting managed apps that left Git (`synos set --prune` overrides it).')
+param pruneEnabled bool = false
+
+@description('Apps never written or deleted, comma-separated (`synos set --protected-apps` overrides it).')
+param protectedAppsCsv string = 'synoscd-operator'
+
+@description('Concurrent ARM writes per pass (`synos set --max-concurrent` overrides it).')
+@minValue(1)
+@maxValue(64)
+param maxConcurrent int = 8
+
+@description('Name of the state table (one per reconciled environment).')
+param stateTableName string = 'synoscd'
+
+// -- scale and cost --------------------------------------------------------------------------------
+
+@description('Always-ready instances for the HTTP functions (the webhook). 0: scale to zero; the first webhook after idle waits for a cold start, and if that outlasts GitHub\'s 10-second delivery timeout the next timer pass applies the push. 1: no cold start for the webhook, billed around the clock.')
+@minValue(0)
+@maxValue(10)
+param alwaysReadyInstances int = 0
+
+@description('Upper bound of instances (passes are serialised by SynosCD\'s lease; this bounds webhook bursts).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance, MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Days Log Analytics keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+// -- access ----------------------------------------------------------------------------------------
+
+@description('Optional object id of a user or group that runs `synos` from a workstation: state table, Key Vault secrets (read) and Reader on the target group.')
+param operatorPrincipalId string = ''
+
+@description('Type of operatorPrincipalId.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
+
+@description('Grant Managed Identity Operator on the target group, for manifests that attach user-assigned identities.')
+param grantManagedIdentityOperator bool = false
+
+@description('Key Vault purge protection (recommended; once on it cannot be turned off).')
+param enablePurgeProtection bool = true
+
+param tags object = {}
+
+// -- names ------------------------------------------------------------------------------------------
+
+var suffix = uniqueString(resourceGroup().id, namePrefix)
+var storageAccountName = take(toLower('${namePrefix}${suffix}'), 24)
+var vaultName = take('${namePrefix}-kv-${suffix}', 24)
+var functionAppName = '${namePrefix}-func-${suffix}'
+var deploymentContainerName = 'app-package'
+
+// -- resources --------------------------------------------------------------------------------------
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${namePrefix}-id-${suffix}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'synoscd-monitoring'
+  params: {
+    location: location
+    workspaceName: '${namePrefix}-log-${suffix}'
+    appInsightsName: '${namePrefix}-appi-${suffix}'
+    retentionInDays: logRetentionDays
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'synoscd-storage'
+  params: {
+    location: location
+    accountName: storageAccountName
+    deploymentContainerName: deploymentContainerName
+    stateTableName: stateTableName
+    principalId: identity.properties.principalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+    tags: tags
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'synoscd-keyvault'
+  params: {
+    location: location
+    vaultName: vaultName
+    enablePurgeProtection: enablePurgeProtection
+    principalId: identity.properties.principalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+    githubAppId: githubAppId
+    githubAppInstallationId: githubAppInstallationId
+    githubAppPrivateKey: githubAppPrivateKey
+    githubWebhookSecret: githubWebhookSecret
+    tags: tags
+  }
+}
+
+module targetAccess 'modules/target-access.bicep' = {
+  name: 'synoscd-target-access'
+  scope: resourceGroup(targetResourceGroupName)
+  params: {
+    principalId: identity.properties.principalId
+    containerAppEnvironmentName: containerAppEnvironmentName
+    grantManagedIdentityOperator: grantManagedIdentityOperator
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'synoscd-functionapp'
+  params: {
+    location: location
+    planName: '${namePrefix}-plan-${suffix}'
+    appName: functionAppName
+    tags: tags
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    stateStore: storage.outputs.tableEndpoint
+    stateTableName: stateTableName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    keyVaultUrl: vault.outputs.url
+    webhookSecretUri: vault.outputs.webhookSecretUri
+    targetSubscriptionId: subscription().subscriptionId
+    targetResourceGroupName: targetResourceGroupName
+    containerAppEnvironmentName: containerAppEnvironmentName
+    githubRepoOwner: githubRepoOwner
+    githubRepoName: githubRepoName
+    githubBranch: githubBranch
+    githubConfigPath: githubConfigPath
+    githubApiUrl: githubApiUrl
+    timerSchedule: timerSchedule
+    reconcileIntervalSeconds: reconcileIntervalSeconds
+    pruneEnabled: pruneEnabled
+    protectedAppsCsv: protectedAppsCsv
+    maxConcurrent: maxConcurrent
+    alwaysReadyInstances: alwaysReadyInstances
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  // The app starts with its roles in place: storage for the host, the vault for the Key Vault
+  // reference, the target group for the first pass.
+  dependsOn: [
+    targetAccess
+  ]
+}
+
+// -- outputs ----------------------------------------------------------------------------------------
+
+output functionAppName string = functionApp.outputs.name
+output functionBaseUrl string = 'https://${functionApp.outputs.defaultHostName}'
+@description('Payload URL of the GitHub App webhook.')
+output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}/api/github/webhook'
+output healthUrl string = 'https://${functionApp.outputs.defaultHostName}/api/health'
+output identityClientId string = identity.properties.clientId
+output identityPrincipalId string = identity.properties.principalId
+output keyVaultName string = vault.outputs.name
+output keyVaultUrl string = vault.outputs.url
+output storageAccountName string = storage.outputs.name
+output appInsightsName string = monitoring.outputs.appInsightsName
+output stateStore string = storage.outputs.tableEndpoint
+output stateTable string = stateTableName
+output targetResourceGroup string = targetResourceGroupName
+output containerAppEnvironmentId string = targetAccess.outputs.environmentId
+output containerAppEnvironmentDomain string = targetAccess.outputs.environmentDefaultDomain
