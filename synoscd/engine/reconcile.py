@@ -244,8 +244,6 @@ def _one_pass(
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
         ),
     )
-    if int(result.started_at) % 10 == 0:  # now and then: bounded history
-        history.trim_passes(rt.table)
     log.info(
         "pass finished",
         extra={

@@ -63,12 +63,14 @@ def on_timer(past_due: bool = False) -> dict[str, Any]:
     rt = _runtime()
     settings = runtime.load(rt.table, rt.settings)
     latest = history.list_passes(rt.table, limit=1)
-    holder, pending = lease.read(rt.table)
+    _holder, pending = lease.read(rt.table)
     reason = due(time.time(), latest[0].started_at if latest else None, settings.interval_seconds, pending)
     if reason is None:
         return {"ran": False, "reason": f"next pass in {settings.interval_seconds} s interval"}
-    if holder is None and pending:
-        lease.take_pending(rt.table)
+    if latest and int(latest[0].started_at // 3600) != int(time.time() // 3600):
+        from synoscd.state import retention
+
+        retention.apply(rt.table)  # once an hour: bounded history, timeline and delivery ids
     result = run_pass("timer", wait_seconds=rt.settings.pass_wait_seconds, rt=rt)
     if result.queued:
         return {"ran": False, "reason": "a pass is running; queued behind it"}

@@ -102,6 +102,19 @@ def trim_passes(table: TableClient, keep: int = PASSES_KEPT) -> int:
     return max(0, len(rows) - keep)
 
 
+def purge_deliveries(table: TableClient, now: float | None = None) -> int:
+    """Forget delivery ids whose de-duplication window has passed."""
+    now = now or time.time()
+    stale = [
+        r["RowKey"]
+        for r in table.query_entities(f"PartitionKey eq '{DELIVERIES}'", select=["RowKey", "expires_at"])
+        if float(r.get("expires_at") or 0) < now
+    ]
+    for rk in stale:
+        t.delete(table, DELIVERIES, rk)
+    return len(stale)
+
+
 def seen_delivery(table: TableClient, delivery_id: str, ttl: float = 7 * 86400) -> bool:
     """Record a webhook delivery; True when it was already recorded (and not expired): a redelivery."""
     now = time.time()

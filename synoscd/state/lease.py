@@ -115,16 +115,3 @@ def release(table: TableClient, lease: Lease, ttl: float) -> bool:
 
     t.update(table, PK, RK, mutate)
     return rerun
-
-
-def take_pending(table: TableClient) -> int:
-    """For the timer: consume requests recorded while nobody held the lease (e.g. `synos reconcile`)."""
-    taken = 0
-
-    def mutate(row: dict[str, Any] | None) -> dict[str, Any] | None:
-        nonlocal taken
-        taken = int((row or {}).get("pending") or 0)
-        return {**(row or {}), "pending": 0} if taken else None
-
-    t.update(table, PK, RK, mutate)
-    return taken

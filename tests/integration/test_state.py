@@ -154,3 +154,21 @@ def test_tombstone_keeps_a_large_body(table: TableClient) -> None:
     latest = history.latest_tombstone(table, "web")
     assert latest["body"] == {"v": 2} and latest["passId"] == "p2"
     assert history.latest_tombstone(table, "we") is None
+
+
+def test_retention_bounds_history_timeline_and_deliveries(table: TableClient) -> None:
+    from synoscd.state import retention
+
+    for i in range(3):
+        history.record_pass(table, history.PassRecord(id=f"p{i}", trigger="timer", started_at=1000.0 + i))
+    old = apps.AppStatus("web", sync_state="Synced")
+    apps.put_statuses(table, [old])
+    history.seen_delivery(table, "old-delivery", ttl=0.01)
+    history.seen_delivery(table, "fresh-delivery")
+    time.sleep(0.05)
+    far_future = time.time() + (retention.TIMELINE_DAYS + 1) * 86400
+    done = retention.apply(table, now=far_future)
+    assert done["events"] == 1 and apps.get_events(table, "App", "web") == []
+    assert done["deliveries"] == 2, "both ids are past their window that far in the future"
+    assert done["passes"] == 0, "three passes are within the kept number"
+    assert retention.apply(table)["deliveries"] == 0
