@@ -119,19 +119,18 @@ def run_pass(
     if held is None:
         log.info("pass requested while another runs: coalesced", extra={"trigger": trigger})
         return PassResult(id=holder, trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
-    result: PassResult | None = None
     try:
         while True:
             result = _one_pass(
                 rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say
             )
             if not lease.release(rt.table, held, rt.settings.lease_seconds):
-                held = None
                 return result
             trigger, app = "coalesced", None  # requests arrived meanwhile: run once more, for everything
-    finally:
-        if held is not None and result is None:  # an exception: let go so the next pass is not blocked
-            lease.release(rt.table, held, 0.0)
+    except BaseException:
+        # Let go at once (an expiry of now) so the next pass is not blocked for the lease's lifetime.
+        lease.release(rt.table, held, 0.0)
+        raise
 
 
 def _one_pass(

@@ -499,3 +499,15 @@ def test_a_changed_config_file_rolls_a_new_revision_through_the_config_hash(ops:
     )
     assert hash2 != hash1
     assert len(second["revisions"]) == len(first["revisions"]) + 1, "a template change: a new revision"
+
+
+def test_a_pass_that_fails_lets_go_of_the_lease(ops: Ops) -> None:
+    from synoscd.azure.arm import ArmError
+
+    ops.write("web", manifest("web"))
+    broken = ops.runtime(arm_endpoint="https://127.0.0.1:9")
+    with pytest.raises(ArmError) as err:
+        run_pass("timer", rt=broken, wait_seconds=1)
+    assert "SYNOSCD_ARM_ENDPOINT" in str(err.value)
+    assert lease.read(ops.rt.table) == (None, 0), "the next pass is not blocked"
+    assert ops.sync().outcome == "succeeded"
