@@ -229,6 +229,7 @@ def _one_pass(
     )
     apps.put_statuses(rt.table, changed)
     result.finished_at = time.time()
+    _report(rt, result)
     history.record_pass(
         rt.table,
         history.PassRecord(
@@ -254,6 +255,22 @@ def _one_pass(
         },
     )
     return result
+
+
+COMMIT_STATES = {"succeeded": "success", "failed": "failure", "partial": "pending"}
+
+
+def _report(rt: Runtime, result: PassResult) -> None:
+    """Post the outcome as a commit status when it differs from what the last pass reported."""
+    state = COMMIT_STATES.get(result.outcome)
+    source = rt.source() if state and result.revision else None
+    if source is None or not hasattr(source, "report"):
+        return
+    last = history.list_passes(rt.table, limit=1)
+    if last and last[0].revision == result.revision and COMMIT_STATES.get(last[0].outcome) == state:
+        return  # nothing new to say: a no-change pass costs no GitHub request
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
+    source.report(result.revision, state, f"SynosCD {result.outcome}: {counts}")
 
 
 def _operation(current: Operation | None, revision: str | None, trigger: str) -> Operation:

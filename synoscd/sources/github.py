@@ -174,6 +174,15 @@ class GitHubSource:
     def _repo_path(self, suffix: str) -> str:
         return f"/repos/{self.repo}/{suffix}"
 
+    def report(self, revision: str, state: str, description: str) -> None:
+        """A commit status on the synced revision (context `synoscd`), as Flux's and Argo CD's
+        notifications do. Best effort: a failure is logged, never fails the pass."""
+        body = {"state": state, "description": description[:140], "context": "synoscd"}
+        try:
+            self.gh.requester.requestJsonAndCheck("POST", self._repo_path(f"statuses/{revision}"), input=body)
+        except Exception as exc:
+            log.warning("could not post the commit status: %s", str(exc).splitlines()[0][:200])
+
     # -- the snapshot ------------------------------------------------------------------------------
     def head(self) -> str:
         """The branch head; a conditional request answered 304 costs nothing against the rate limit."""

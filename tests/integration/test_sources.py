@@ -197,3 +197,25 @@ def test_blob_store_round_trip(gh: LaunchedStack) -> None:
         assert blobs == {"s3": b"\xff\x00binary"}, "blobs no longer referenced are collected"
     finally:
         table.delete_table()
+
+
+def test_a_pass_posts_a_commit_status_only_when_there_is_news(gh: LaunchedStack) -> None:
+    import uuid as _uuid
+
+    from synoscd.engine.reconcile import run_pass
+    from synoscd.engine.runtime import Runtime
+
+    repo = new_repo(gh, many_apps(1))
+    rt = Runtime(settings_for(gh, repo, state_table=f"s{_uuid.uuid4().hex[:16]}"))
+    try:
+        gh.admin("arm", "PUT", "config", {"provisioningDelay": 0.05})
+        first = run_pass("cli", rt=rt, wait_seconds=10)
+        assert first.outcome == "succeeded"
+        statuses = rt.source().gh.get_repo(f"synoscd-test/{repo}").get_commit(first.revision).get_statuses()
+        got = [(s.state, s.context) for s in statuses]
+        assert got == [("success", "synoscd")]
+        gh.admin("github", "DELETE", "calls")
+        run_pass("cli", rt=rt, wait_seconds=10)
+        assert not [c for c in github_calls(gh) if c.startswith("POST")], "no news, no status"
+    finally:
+        rt.table.delete_table()
