@@ -463,3 +463,18 @@ def test_bootstrap_store_secrets_writes_key_vault_and_a_missing_secret_is_report
     assert stored["ok"] is True
     assert vault.get_secret("github-webhook-secret").value == "a-new-webhook-secret"
     assert "a-new-webhook-secret" not in json.dumps(stored)
+
+
+def test_verbose_logs_are_json_lines_with_the_pass_id_and_no_secrets(cli: Cli) -> None:
+    out = cli.run("-v", "sync", "--yes", "-o", "json")
+    pass_id = json.loads(out.stdout)["id"]
+    lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    finished = [r for r in lines if r["message"] == "pass finished"]
+    assert finished and finished[0]["pass_id"] == pass_id and finished[0]["outcome"] == "succeeded"
+    for secret in (
+        cli.env["SYNOSCD_GITHUB_APP_PRIVATE_KEY"].splitlines()[1],
+        "AccountKey=",
+        cli.env["SYNOSCD_GITHUB_WEBHOOK_SECRET"],
+        cli.env["IDENTITY_HEADER"],
+    ):
+        assert secret not in out.stderr and secret not in out.stdout
