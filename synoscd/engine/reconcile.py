@@ -227,9 +227,11 @@ def _one_pass(
         time.time(),
         revision_reader=lambda app, rev: rt.arm.revision(app, rev),
     )
-    apps.put_statuses(rt.table, changed)
     result.finished_at = time.time()
-    _report(rt, result)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the commit status goes out while statuses are written
+        reported = pool.submit(_report, rt, result)
+        apps.put_statuses(rt.table, changed)
+        reported.result()
     history.record_pass(
         rt.table,
         history.PassRecord(
