@@ -79,7 +79,7 @@ class Stack:
         subprocess.run([*git, "commit", "-qm", message], check=True)
 
     def worker(self, scenario: str, before: Any = None, **env: str) -> dict[str, Any]:
-        """Run a worker; with `before`, wait for its 'ready', call `before()` (a commit), then say go."""
+        """Run a worker; each time it says 'ready', call `before(round)` (a commit), then say go."""
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.pass_worker", scenario],
             cwd=ROOT,
@@ -90,17 +90,19 @@ class Stack:
             env={**os.environ, **self.env, **env},
         )
         assert proc.stdin is not None and proc.stdout is not None
-        if before is not None:
-            if proc.stdout.readline().strip() != "ready":
-                proc.kill()
-                raise RuntimeError(f"worker {scenario} did not get ready: {proc.communicate()[1][-3000:]}")
-            before()
+        for round_, line in enumerate(proc.stdout):
+            if line.strip() != "ready":
+                last = line
+                break
+            before(round_)
             proc.stdin.write("go\n")
             proc.stdin.flush()
+        else:
+            last = ""
         stdout, stderr = proc.communicate(timeout=1800)
         if proc.returncode != 0:
             raise RuntimeError(f"worker {scenario} failed: {stderr[-3000:]}")
-        return json.loads(stdout.strip().splitlines()[-1])
+        return json.loads((last + stdout).strip().splitlines()[-1])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -125,11 +127,11 @@ def pass_benchmarks(n: int, k: int, latency: float, lro: float, concurrency: int
         stack.admin("arm", "PUT", "config", {"provisioningDelay": lro})
         results["engine_change"] = stack.worker(
             "change",
-            lambda: stack.commit(apps(n, "2", range(k)), f"change {k} apps"),
+            lambda r: stack.commit(apps(n, f"2{r}", range(k)), f"change {k} apps, round {r}"),
             SYNOSCD_MAX_CONCURRENT=str(concurrency),
         )
         results["seq_change"] = stack.worker(
-            "seq-change", lambda: stack.commit(apps(n, "3", range(k)), f"change {k} apps again")
+            "seq-change", lambda r: stack.commit(apps(n, "3", range(k)), f"change {k} apps again")
         )
         return results
     finally:

@@ -48,6 +48,15 @@ def counted(rt: Any, fn: Any) -> dict[str, Any]:
     }
 
 
+ROUNDS = 5
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median duration (its call counts and outcome come with it)."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return ordered[len(ordered) // 2]
+
+
 def pass_detail(result: Any) -> dict[str, Any]:
     return {"outcome": result.outcome, "counts": result.counts}
 
@@ -82,14 +91,17 @@ def main(scenario: str) -> None:
         out.update(pass_detail(result))
     elif scenario == "nochange":
         cold = counted(rt, lambda: pass_detail(run_pass("bench", rt=rt)))
-        warm = counted(rt, lambda: pass_detail(run_pass("bench", rt=rt)))
-        out.update(cold=cold, warm=warm)
+        warm = [counted(rt, lambda: pass_detail(run_pass("bench", rt=rt))) for _ in range(ROUNDS)]
+        out.update(cold=cold, warm=median_of(warm), warm_seconds=[w["seconds"] for w in warm])
     elif scenario == "change":
-        # A warm instance: one pass before the commit, then the driver commits and says go.
-        run_pass("bench", rt=rt)
-        print("ready", flush=True)
-        sys.stdin.readline()
-        out.update(counted(rt, lambda: pass_detail(run_pass("bench", rt=rt, wait_seconds=120))))
+        # A warm instance: one pass before each commit; the driver commits, then says go.
+        rounds = []
+        for _ in range(ROUNDS):
+            run_pass("bench", rt=rt)
+            print("ready", flush=True)
+            sys.stdin.readline()
+            rounds.append(counted(rt, lambda: pass_detail(run_pass("bench", rt=rt, wait_seconds=120))))
+        out.update(median_of(rounds), seconds_each=[r["seconds"] for r in rounds])
     elif scenario in ("seq-nochange", "seq-change"):
         rt.source().snapshot()  # warm the source like the engine's measurements
         if scenario == "seq-change":

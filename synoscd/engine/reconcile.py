@@ -147,18 +147,16 @@ def _one_pass(
     ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
     log.info("pass started", extra=ctx)
 
-    # 1. runtime settings and per-app flags and memory (Table Storage; env gives the defaults)
-    settings = runtime.load(rt.table, rt.settings)
-    flags = apps.get_flags(rt.table)
-    statuses = apps.get_statuses(rt.table)
-    current = operation.load(rt.table)
-
-    say("reading the source and listing live apps and jobs")
-    # 2. desired (snapshot -> parse -> validate) and 3. live (list apps and jobs; revisions only where
-    # health needs them): independent reads, so they run side by side
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    say("reading the state table and the source, listing live apps and jobs")
+    # Independent reads, side by side:
+    # 1. runtime settings, per-app flags and memory, the operation (Table Storage; env gives defaults)
+    # 2. desired (snapshot -> parse -> validate)
+    # 3. live (list apps and jobs; revisions only where health needs them)
+    with ThreadPoolExecutor(max_workers=3) as pool:
         live_future = pool.submit(_live, rt)
+        state_future = pool.submit(_state, rt)
         snapshot, desired = _desired(rt, result)
+        settings, flags, statuses, current = state_future.result()
         live = live_future.result()
 
     # 4. plan (pure)
@@ -281,6 +279,15 @@ def _operation(current: Operation | None, revision: str | None, trigger: str) ->
     if current is None or current.revision != revision or (current.status == "Failed" and trigger == "cli"):
         return Operation(revision=revision or "unknown")
     return current
+
+
+def _state(rt: Runtime) -> tuple[Any, Any, Any, Operation | None]:
+    return (
+        runtime.load(rt.table, rt.settings),
+        apps.get_flags(rt.table),
+        apps.get_statuses(rt.table),
+        operation.load(rt.table),
+    )
 
 
 def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredSet | None]:

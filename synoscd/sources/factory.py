@@ -71,4 +71,6 @@ def build_source(settings: Settings, secrets: Any | None = None, store: BlobStor
 def forget_warm_sources() -> None:
     """Drop per-process state (tests use this to simulate a cold instance)."""
     with _lock:
+        for source in _warm.values():
+            source.flush()
         _warm.clear()

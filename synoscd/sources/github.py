@@ -123,6 +123,7 @@ class GitHubSource:
         self._tree: dict[str, str] | None = None  # every blob of the repo at self._head, when listed
         self._by_revision: dict[str, dict[str, str]] = {}
         self._loaded_store = False
+        self._persisting: threading.Thread | None = None
 
     @property
     def label(self) -> str:
@@ -268,10 +269,27 @@ class GitHubSource:
             self._head, self._manifests = index.head, dict(index.manifests)
 
     def _persist(self, files: Mapping[str, bytes]) -> None:
+        """Save the new index and blobs in the background: the pass need not wait for an optimisation
+        that only a future cold instance uses. One save at a time; the next snapshot waits for it."""
         if self.store is None or self._head is None:
             return
+        self.flush()
+        index = PersistedIndex(self._head, dict(self._manifests))
         blobs = {self._manifests[p]: files[p] for p in files}
+        self._persisting = threading.Thread(
+            target=self._save, args=(index, blobs), name="blob-cache", daemon=True
+        )
+        self._persisting.start()
+
+    def _save(self, index: PersistedIndex, blobs: Mapping[str, bytes]) -> None:
+        assert self.store is not None
         try:
-            self.store.save(PersistedIndex(self._head, dict(self._manifests)), blobs)
+            self.store.save(index, blobs)
         except Exception as exc:  # persisting is an optimisation: a failure costs requests next cold start
             log.warning("could not persist the blob cache: %s", exc)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for a background save (before the next one, and before a process that must finish it)."""
+        if self._persisting is not None:
+            self._persisting.join(timeout)
+            self._persisting = None
