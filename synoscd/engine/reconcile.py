@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -244,6 +245,10 @@ def _one_pass(
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
         ),
     )
+    if snapshot is not None:  # the source's cache for a future cold instance, after the pass's own work
+        threading.Thread(
+            target=getattr(rt.source(), "persist", lambda: None), name="persist", daemon=True
+        ).start()
     log.info(
         "pass finished",
         extra={

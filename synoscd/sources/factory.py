@@ -72,5 +72,5 @@ def forget_warm_sources() -> None:
     """Drop per-process state (tests use this to simulate a cold instance)."""
     with _lock:
         for source in _warm.values():
-            source.flush()
+            source.persist()
         _warm.clear()

@@ -123,7 +123,8 @@ class GitHubSource:
         self._tree: dict[str, str] | None = None  # every blob of the repo at self._head, when listed
         self._by_revision: dict[str, dict[str, str]] = {}
         self._loaded_store = False
-        self._persisting: threading.Thread | None = None
+        self._unsaved: tuple[PersistedIndex, dict[str, bytes]] | None = None
+        self._persist_lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -269,27 +270,23 @@ class GitHubSource:
             self._head, self._manifests = index.head, dict(index.manifests)
 
     def _persist(self, files: Mapping[str, bytes]) -> None:
-        """Save the new index and blobs in the background: the pass need not wait for an optimisation
-        that only a future cold instance uses. One save at a time; the next snapshot waits for it."""
+        """Remember what a future cold instance would need; `persist()` saves it, after the pass's
+        writes (the pass need not wait for an optimisation only a later instance uses)."""
         if self.store is None or self._head is None:
             return
-        self.flush()
-        index = PersistedIndex(self._head, dict(self._manifests))
         blobs = {self._manifests[p]: files[p] for p in files}
-        self._persisting = threading.Thread(
-            target=self._save, args=(index, blobs), name="blob-cache", daemon=True
-        )
-        self._persisting.start()
+        self._unsaved = (PersistedIndex(self._head, dict(self._manifests)), blobs)
 
-    def _save(self, index: PersistedIndex, blobs: Mapping[str, bytes]) -> None:
-        assert self.store is not None
+    def persist(self) -> None:
+        """Save the index and blobs of the last new head, if any (best effort; one save at a time)."""
+        with self._persist_lock:
+            pending, self._unsaved = self._unsaved, None
+            self._save(pending)
+
+    def _save(self, pending: tuple[PersistedIndex, dict[str, bytes]] | None) -> None:
+        if pending is None or self.store is None:
+            return
         try:
-            self.store.save(index, blobs)
+            self.store.save(*pending)
         except Exception as exc:  # persisting is an optimisation: a failure costs requests next cold start
             log.warning("could not persist the blob cache: %s", exc)
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait for a background save (before the next one, and before a process that must finish it)."""
-        if self._persisting is not None:
-            self._persisting.join(timeout)
-            self._persisting = None

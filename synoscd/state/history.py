@@ -88,7 +88,8 @@ def _pass(row: dict[str, Any]) -> PassRecord:
 
 def list_passes(table: TableClient, limit: int = 20) -> list[PassRecord]:
     out = []
-    for row in table.query_entities(f"PartitionKey eq '{PASSES}'"):
+    # Newest first by RowKey; ask for no more rows than wanted (a page is otherwise up to 1,000).
+    for row in table.query_entities(f"PartitionKey eq '{PASSES}'", results_per_page=min(limit, 1000)):
         out.append(_pass(dict(row)))
         if len(out) >= limit:
             break
