@@ -5,6 +5,7 @@ other's change, and both are ETag-guarded against writers of their own kind."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -119,18 +120,28 @@ def put_statuses(table: TableClient, statuses: list[AppStatus]) -> None:
             if etag
             else ("create", row)
         )
-    for chunk in _chunks(rows, 100):
-        try:
-            table.submit_transaction(chunk)
-        except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
-            for _op, row, *_ in chunk:
-                t.update(table, STATUS, row["RowKey"], lambda _old, row=row: dict(row))
     events = [
         ("upsert", {"PartitionKey": EVENTS, "RowKey": _event_key(s.row_key, now), **s.to_entity()})
         for s in statuses
     ]
-    for chunk in _chunks(events, 100):
+    batches = [lambda c=c: _submit_statuses(table, c) for c in _chunks(rows, 100)]
+    batches += [lambda c=c: table.submit_transaction(c) for c in _chunks(events, 100)]
+    if len(batches) <= 1:
+        for batch in batches:
+            batch()
+        return
+    # Independent partitions and rows: the batches go out side by side.
+    with ThreadPoolExecutor(max_workers=min(4, len(batches))) as pool:
+        for future in [pool.submit(batch) for batch in batches]:
+            future.result()
+
+
+def _submit_statuses(table: TableClient, chunk: list[Any]) -> None:
+    try:
         table.submit_transaction(chunk)
+    except (TableTransactionError, ResourceExistsError, ResourceModifiedError):
+        for _op, row, *_ in chunk:
+            t.update(table, STATUS, row["RowKey"], lambda _old, row=row: dict(row))
 
 
 def _event_key(key: str, at: float) -> str:
