@@ -108,6 +108,9 @@ def main(scenario: str) -> None:
             print("ready", flush=True)
             sys.stdin.readline()
         out.update(counted(rt, lambda: sequential(rt)))
+    from synoscd.sources.factory import flush_warm_sources
+
+    flush_warm_sources()  # as the CLI does before it exits: the next (cold) worker finds the cache
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out), flush=True)
 

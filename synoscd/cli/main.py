@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
         configure(logging.DEBUG if args.debug else logging.INFO)
     try:
+        return _run(args)
+    finally:
+        _flush_sources()
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
@@ -80,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"synos: {_human(exc)}", file=sys.stderr)
         return 2
+
+
+def _flush_sources() -> None:
+    """A pass saves the source's blob cache in the background; finish it before this process ends.
+    Only when a source was loaded: `synos validate` must not pay for importing one."""
+    factory = sys.modules.get("synoscd.sources.factory")
+    if factory is not None:
+        try:
+            factory.flush_warm_sources()
+        except Exception:  # a cache that could not be saved costs requests later, not this command
+            logging.getLogger("synoscd.cli").warning("could not save the source cache", exc_info=True)
 
 
 def _human(exc: Exception) -> str:

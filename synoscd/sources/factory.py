@@ -68,6 +68,15 @@ def build_source(settings: Settings, secrets: Any | None = None, store: BlobStor
         return source
 
 
+def flush_warm_sources() -> None:
+    """Finish saving the sources' caches now (a short-lived process calls this before it exits:
+    a background save would otherwise die with the interpreter)."""
+    with _lock:
+        sources = list(_warm.values())
+    for source in sources:
+        source.persist()
+
+
 def forget_warm_sources() -> None:
     """Drop per-process state (tests use this to simulate a cold instance)."""
     with _lock:
