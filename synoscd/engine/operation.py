@@ -114,6 +114,9 @@ class Runner:
                 max_concurrent=self.max_concurrent,
                 wait_seconds=remaining,
                 before_delete=self.before_delete,
+                on_outcome=lambda done, total, o: self.say(
+                    f"{done}/{total} {o.action.action} {o.action.name}: {o.result}"
+                ),
             )
             return applied + [f.result() for f in hook_futures]
 
