@@ -258,9 +258,10 @@ class Emulator:
 # -- the server ---------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What every local server here needs from http.server: keep-alive, no Nagle stall, quiet logs."""
+
     protocol_version = "HTTP/1.1"
-    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -270,10 +271,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+class _Handler(LoopbackHandler):
+    server: _Server
+
     def _handle(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         req = Request(
             method=self.command,
             path=parts.path,

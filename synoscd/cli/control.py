@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from synoscd.cli.output import CliError, emit, table
-from synoscd.cli.prompt import confirm
+from synoscd.cli.prompt import add_yes, confirm
 from synoscd.cli.views import when
 
 # Read-only ARM fields a restored app must not send back.
@@ -43,7 +43,7 @@ def add(sub: Any) -> None:
         p.add_argument("name")
         if suspend:
             p.add_argument("--reason", default="", help="why (shown in status and history)")
-        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        add_yes(p)
         p.set_defaults(run=set_suspended, suspend=suspend)
 
     s = sub.add_parser(
@@ -60,7 +60,7 @@ def add(sub: Any) -> None:
     s.add_argument("--no-prune", dest="prune", action="store_false", help="disable prune")
     s.add_argument("--protected-apps", metavar="CSV", help="apps never written or deleted, comma-separated")
     s.add_argument("--max-concurrent", type=int, metavar="N", help="concurrent ARM writes per pass (1-64)")
-    s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_yes(s)
     s.set_defaults(run=set_runtime)
 
     r = sub.add_parser(
@@ -70,7 +70,7 @@ def add(sub: Any) -> None:
         "it so the next pass does not prune it again: add it back to Git, then resume.",
     )
     r.add_argument("name")
-    r.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_yes(r)
     r.set_defaults(run=restore)
 
     rec = sub.add_parser(
@@ -90,7 +90,7 @@ def add(sub: Any) -> None:
         c.add_argument(
             "--timeout", type=float, default=180.0, metavar="SECONDS", help="how long to wait (180)"
         )
-        c.add_argument("--yes", "-y", action="store_true", help="with --local: do not ask for confirmation")
+        add_yes(c, "with --local: do not ask for confirmation")
         c.set_defaults(run=reconcile)
 
 

@@ -8,6 +8,10 @@ import sys
 from synoscd.cli.output import CliError
 
 
+def add_yes(p: argparse.ArgumentParser, help: str = "do not ask for confirmation") -> None:
+    p.add_argument("--yes", "-y", action="store_true", help=help)
+
+
 def confirm(args: argparse.Namespace, question: str) -> None:
     if getattr(args, "yes", False):
         return

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from synoscd.cli.output import CliError, emit, table
-from synoscd.cli.prompt import confirm
+from synoscd.cli.prompt import add_yes, confirm
 
 
 def add(sub: Any) -> None:
@@ -30,7 +30,7 @@ def add(sub: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for long-running operations (default SYNOSCD_PASS_WAIT_SECONDS)",
     )
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_yes(p)
     p.set_defaults(run=sync)
     d = sub.add_parser(
         "diff",

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from synoscd.azure.translate import HOOK_TAG, diff, is_managed
+from synoscd.azure.translate import HOOK_TAG, OPTIONS_TAG, WAVE_TAG, diff, is_managed
 from synoscd.engine.health import DEGRADED, MISSING, Health, in_progress
+from synoscd.manifests.syncspec import options_from_tag, parse_wave
 
 PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
 KIND_ORDER = {"App": 0, "Job": 1}
@@ -230,9 +231,6 @@ def prune_waves(prunes: list[Action], others: list[Action], prune_last: bool) ->
     options come from the live resource's tags (ARM resources have no annotations)."""
     if not prunes:
         return []
-    from synoscd.azure.translate import OPTIONS_TAG, WAVE_TAG
-    from synoscd.manifests.syncspec import options_from_tag, parse_wave
-
     tags = [dict((a.live or {}).get("tags") or {}) for a in prunes]
     waves = [parse_wave(t.get(WAVE_TAG)) for t in tags]
     distinct = sorted(set(waves))
