@@ -1,7 +1,7 @@
 """ARM `Microsoft.App` stand-in at api-version 2026-07-01: container apps (with revisions), jobs (with
 executions), managed environments (read), long-running operations, and ACA's habits — server
 defaults, read-only fields, revisions only on template changes, 409 while provisioning, 400 on
-invalid cpu/memory totals. Shapes follow ../shared/reference/aca-examples/2026-07-01.
+invalid cpu/memory totals. Shapes follow tests/fixtures/aca-examples/2026-07-01.
 
 Operations settle lazily: each record carries the time its operation completes and every request
 first settles what is due, so no background thread mutates state behind a test's back.

@@ -20,7 +20,7 @@ import requests
 from emulators.launcher import read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"  # CI and developers have shared/ beside the repository
+FIXTURES = REPO_ROOT / "tests" / "fixtures"  # recorded traffic and official examples (see its README)
 
 
 APP_YAML = """apiVersion: synoscd.io/v1alpha1

@@ -24,13 +24,24 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
+from yaml.reader import Reader, ReaderError
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
+from yaml.tokens import (
+    BlockEndToken,
+    BlockMappingStartToken,
+    BlockSequenceStartToken,
+    FlowMappingEndToken,
+    FlowMappingStartToken,
+    FlowSequenceEndToken,
+    FlowSequenceStartToken,
+)
 
 from .errors import ManifestError, Path, format_path, show
 
 DEFAULT_MAX_FILE_BYTES = 1_048_576
 MAX_DEPTH = 64  # nesting levels; real manifests use fewer than 10
+_TOO_DEEP = f"YAML nested deeper than {MAX_DEPTH} levels; flatten the document"
 MAX_ALIASES = 100  # per document; anchors are rare in manifests, bombs need many aliases
 MAX_NODES = 100_000  # per document after alias expansion; a large real manifest has ~1,000
 MAX_FILE_NODES = 100_000  # composed per file, so a flat 1 MiB list cannot cost seconds
@@ -96,7 +107,7 @@ class _BoundedComposer(Composer):
         try:
             if self._depth > MAX_DEPTH:
                 line = self.peek_event().start_mark.line + 1
-                raise _Refused(line, f"YAML nested deeper than {MAX_DEPTH} levels; flatten the document")
+                raise _Refused(line, _TOO_DEEP)
             return Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
@@ -119,8 +130,6 @@ try:  # libyaml scans and parses without recursion and ~10x faster than pure Pyt
 
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
 
     class _Loader(Reader, Scanner, Parser, _BoundedComposer, Resolver):  # type: ignore[no-redef]
         def __init__(self, text: str) -> None:
@@ -179,9 +188,7 @@ class _Builder:
                 f"document expands to more than {MAX_NODES} values (YAML aliases?); write it out plainly",
             )
         if depth > MAX_DEPTH:  # aliases can nest deeper than the composer saw
-            raise _Refused(
-                node.start_mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels; flatten the document"
-            )
+            raise _Refused(node.start_mark.line + 1, _TOO_DEEP)
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         again = id(node) in self.seen
@@ -350,7 +357,9 @@ def load_documents(
         # The parser is mid-document; reading on could take as long as the attack wants. Stop here.
         errors.append(ManifestError(file, refused.line, "", refused.message))
     except yaml.YAMLError as exc:
-        errors.append(_syntax_error(file, exc, content))
+        # libyaml may refuse deep nesting itself, in words of its own version: say it in ours.
+        deep = _too_deep_before(text, exc)
+        errors.append(ManifestError(file, deep, "", _TOO_DEEP) if deep else _syntax_error(file, exc, content))
     finally:
         dispose = getattr(loader, "dispose", None)
         if dispose is not None:
@@ -358,6 +367,41 @@ def load_documents(
     if not documents and not errors:
         errors.append(ManifestError(file, 1, "", "file contains no manifests; add one or delete the file"))
     return documents, errors
+
+
+class _TokenScanner(Reader, Scanner):
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+
+
+_OPEN = (FlowSequenceStartToken, FlowMappingStartToken, BlockSequenceStartToken, BlockMappingStartToken)
+_CLOSE = (FlowSequenceEndToken, FlowMappingEndToken, BlockEndToken)
+
+
+def _too_deep_before(text: str, exc: yaml.YAMLError) -> int | None:
+    """The line where nesting first passes MAX_DEPTH, if it does before the place `exc` names.
+
+    Only run on an error, with PyYAML's pure-Python scanner: it keeps no stack of its own and stops
+    within MAX_DEPTH levels, and it does not depend on what a libyaml version calls its own limit."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    stop = mark.index if mark is not None else len(text)
+    depth = 0
+    try:
+        scanner: Any = _TokenScanner(text)  # the reader checks every character here
+        while scanner.check_token():
+            token = scanner.get_token()
+            if token.start_mark.index > stop:
+                return None
+            if isinstance(token, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return int(token.start_mark.line) + 1
+            elif isinstance(token, _CLOSE):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _syntax_error(file: str, exc: yaml.YAMLError, content: bytes) -> ManifestError:

@@ -16,11 +16,11 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.mgmt.appcontainers import ContainerAppsAPIClient, models
 from azure.mgmt.appcontainers._utils.model_base import _deserialize
 
-from tests.conftest import SHARED, LaunchedStack
+from tests.conftest import FIXTURES, LaunchedStack
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = SHARED / "reference" / "aca-examples" / "2026-07-01"
+EXAMPLES = FIXTURES / "aca-examples" / "2026-07-01"
 
 
 @pytest.fixture
