@@ -103,7 +103,8 @@ def build_functions_zip(out: Path, with_deps: bool = True) -> Path:
 
 
 def build_dists(out: Path) -> list[Path]:
-    """The wheel and the sdist of the `synos` CLI, with `python -m build` (isolated build env)."""
+    """The wheel and the sdist of the `synos` CLI, with `python -m build` and the locked setuptools
+    (no isolated build env: it would fetch whatever setuptools is newest)."""
     out.mkdir(parents=True, exist_ok=True)
     for old in (*out.glob(f"{PACKAGE}-*.whl"), *out.glob(f"{PACKAGE}-*.tar.gz")):
         old.unlink()
@@ -128,7 +129,17 @@ def build_dists(out: Path) -> list[Path]:
             ),
         )
         result = subprocess.run(
-            [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(src)],
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--no-isolation",
+                "--sdist",
+                "--wheel",
+                "--outdir",
+                str(out),
+                str(src),
+            ],
             capture_output=True,
             text=True,
         )
