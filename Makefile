@@ -40,6 +40,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # pytest exits 5 when it collects nothing; that must fail the build, and it does (non-zero).
 test: install lint
