@@ -1,8 +1,8 @@
 """What `make package` ships, built by the same script (infra/package.py):
 
-(a) the wheel installs into a clean virtual environment, dependencies and all (resolved from the
-    package index like any user's install; pip runs from this venv against the new interpreter, so
-    the new one needs no pip of its own), and its `synos` entry point runs there;
+(a) the wheel installs into a clean virtual environment, its dependencies from the hash-checked lock
+    (requirements.txt, as the Function App gets them; pip runs from this venv against the new
+    interpreter, so the new one needs no pip of its own), and its `synos` entry point runs there;
 (b) the Functions zip has the layout the Functions host expects and nothing it must not carry. The
     dependency download is skipped here (--no-deps); `make package` includes it.
 """
@@ -51,11 +51,11 @@ def test_wheel_installs_into_a_clean_venv_and_synos_runs(dists: Path, tmp_path: 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
-    _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", str(wheel)],
-        cwd=tmp_path,
-        timeout=300,
-    )
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+    lock = REPO_ROOT / "requirements.txt"
+    _run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], cwd=tmp_path, timeout=300)
+    _run([*pip, "--no-deps", str(wheel)], cwd=tmp_path)
+    _run([sys.executable, "-m", "pip", "--python", str(python), "check"], cwd=tmp_path)  # the lock covers it
     # Run from tmp_path, not the repository, so nothing but the installed wheel provides synoscd.
     where = _run([str(python), "-c", "import synoscd; print(synoscd.__file__)"], cwd=tmp_path).stdout
     assert Path(where.strip()).is_relative_to(venv)
