@@ -169,19 +169,19 @@ def test_secret_urls_must_name_an_allowed_vault() -> None:
 
 def test_vault_hosts_may_be_globs_and_ports_are_part_of_the_host() -> None:
     files = {
-        "a.yaml": app("a", "secrets:\n  s: https://team-a.vault.azure.net/secrets/s\n"),
-        "b.yaml": app("b", "secrets:\n  s: https://127.0.0.1:9443/secrets/s\n"),
-        "c.yaml": app("c", "secrets:\n  s: https://127.0.0.1:8443/secrets/s\n"),
+        "a.yaml": app("aa", "secrets:\n  s: https://team-a.vault.azure.net/secrets/s\n"),
+        "b.yaml": app("bb", "secrets:\n  s: https://127.0.0.1:9443/secrets/s\n"),
+        "c.yaml": app("cc", "secrets:\n  s: https://127.0.0.1:8443/secrets/s\n"),
     }
     guarded = apply_guardrails(
         load_desired(files), Guardrails(vault_hosts=("*.vault.azure.net", "127.0.0.1:9443"))
     )
-    assert [r.name for r in guarded.resources] == ["a", "b"]
+    assert [r.name for r in guarded.resources] == ["aa", "bb"]
     assert where(guarded.errors) == [("c.yaml", 12, "spec.secrets.s")]
 
 
 def test_no_vault_configured_allows_no_secret_url() -> None:
-    files = {"a.yaml": app("a", "secrets:\n  s: https://team-a.vault.azure.net/secrets/s\n")}
+    files = {"a.yaml": app("aa", "secrets:\n  s: https://team-a.vault.azure.net/secrets/s\n")}
     [error] = apply_guardrails(load_desired(files), Guardrails(vault_hosts=())).errors
     assert "no Key Vault is configured" in error.message and "SYNOSCD_KEYVAULT_URL" in error.message
 
