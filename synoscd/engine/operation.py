@@ -67,7 +67,7 @@ def failure_note(op: Operation) -> str:
     """Why the revision is not synced and what happens next, for the pass and each waiting resource."""
     what = f"the sync of {op.revision[:12]} failed ({op.message})"
     if op.next_retry_at is not None:
-        at = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(op.next_retry_at))
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(op.next_retry_at))
         return f"{what}; retry {op.attempts}/{op.retry_limit} at {at}"
     return f"{what}; retries exhausted: push a new commit, or run `synos sync` to try this revision again"
 

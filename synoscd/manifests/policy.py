@@ -96,12 +96,11 @@ def check_vault_hosts(workload: App | Job, allowed: Sequence[str]) -> list[Issue
     """Every secret URL must name an allowed vault: SynosCD (and ACA, with the app's identity) would
     otherwise call a host a manifest chose — an open door to internal endpoints."""
     issues: list[Issue] = []
-    patterns = [normal_host(p) for p in allowed]
     for name, ref in workload.spec.secrets.items():
         host = vault_host(ref)
-        if host is None or any(fnmatchcase(host, pattern) for pattern in patterns):
+        if host is None or host_allowed(host, allowed):
             continue
-        if patterns:
+        if allowed:
             message = (
                 f"Key Vault host '{host}' is not allowed (allowed: {', '.join(allowed)}); use a vault of "
                 "SYNOSCD_KEYVAULT_URL or SYNOSCD_KEYVAULT_ALLOWED_HOSTS"
@@ -113,6 +112,11 @@ def check_vault_hosts(workload: App | Job, allowed: Sequence[str]) -> list[Issue
             )
         issues.append((("spec", "secrets", name), message))
     return issues
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """`host` (normalised) matches one of `allowed` (hosts or host:port, '*' globs)."""
+    return any(fnmatchcase(host, normal_host(pattern)) for pattern in allowed)
 
 
 def vault_host(ref: str) -> str | None:
