@@ -69,6 +69,30 @@ def test_operator_guardrails_in_the_table_bind_apps_and_jobs_and_block_prune(ops
     assert ops.sync().outcome == "succeeded", "lifting the guardrails lets the same revision through"
 
 
+def test_guardrail_and_retry_settings_are_checked_kept_and_cleared(ops: Ops) -> None:  # noqa: F811
+    table, env = ops.rt.table, ops.rt.settings
+    runtime.save(table, {"max_memory": "2048Mi", "retry_limit": 2}, who="alice")
+    runtime.save(table, {"allowed_registries": ("ghcr.io", "*.azurecr.io")}, who="bob")
+    got = runtime.load(table, env)
+    assert (got.max_memory, got.retry_limit, got.allowed_registries, got.max_cpu) == (
+        "2Gi",
+        2,
+        ("*.azurecr.io", "ghcr.io"),
+        None,
+    )
+    assert got.overridden == ("allowed_registries", "max_memory", "retry_limit")
+    policy = got.guardrails(("v.vault.azure.net",))
+    assert (policy.policy.max_memory, policy.vault_hosts) == ("2Gi", ("v.vault.azure.net",))
+    for bad in ({"max_memory": "2GB"}, {"max_cpu": -1}, {"retry_factor": 0.5}, {"retry_limit": 101}):
+        with pytest.raises(ValueError):
+            runtime.save(table, bad, who="mallory")
+    assert runtime.load(table, env) == got, "a refused value changes nothing"
+    runtime.save(table, {"max_memory": None, "allowed_registries": None}, who="alice")
+    cleared = runtime.load(table, env)
+    assert (cleared.max_memory, cleared.allowed_registries, cleared.retry_limit) == (None, None, 2)
+    assert cleared.guardrails().empty
+
+
 # -- 2. failures are isolated and retried ---------------------------------------------------------------
 
 
