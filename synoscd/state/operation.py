@@ -51,7 +51,8 @@ class Operation:
             executions={k: v for k, v in self.executions.items() if k in self.done},
             pending=set(self.pending),
             next_retry_at=None,
-            message=f"retry {self.attempts}/{self.retry_limit}",
+            message=f"retry {self.attempts}"
+            + (f"/{self.retry_limit}" if self.retry_limit is not None else ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def load(table: TableClient) -> Operation | None:
     row = t.get(table, PK, RK)
     if not row:
         return None
-    return Operation(
+    op = Operation(
         revision=row["revision"],
         status=row.get("status", "Running"),
         phase=row.get("phase"),
@@ -91,6 +92,11 @@ def load(table: TableClient) -> Operation | None:
         next_retry_at=row.get("next_retry_at"),
         retry_limit=row.get("retry_limit"),
     )
+    if op.status == "Failed" and "pendingParts" not in row:
+        # Failed before retries existed: what it had still to write is unknown, so heal-only passes
+        # could write it behind its hooks' back. Retry it now instead; from then on it is tracked.
+        op.attempts, op.next_retry_at = max(op.attempts, 1), 0.0
+    return op
 
 
 def save(table: TableClient, op: Operation) -> None:

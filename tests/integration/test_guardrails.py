@@ -215,6 +215,21 @@ def test_a_retry_that_succeeds_completes_the_sync(ops: Ops) -> None:  # noqa: F8
     assert len(executions(ops, "notify")) == 1
 
 
+def test_a_sync_that_failed_before_retries_existed_is_retried_once_not_healed_around(ops: Ops) -> None:  # noqa: F811
+    ops.write("web", manifest("web"))
+    revision = run_pass("cli", dry_run=True, rt=ops.rt).revision
+    legacy = {
+        "revision": revision,
+        "status": "Failed",
+        "message": "PreSync wave 0 failed: old",
+        "started_at": 1.0,
+    }
+    t.update(ops.rt.table, "operation", "current", lambda _row: legacy)
+    retried = run_pass("timer", rt=ops.rt, wait_seconds=10)
+    assert actions(retried)["web"] == ("create", "missing") and retried.outcome == "succeeded"
+    assert operation.load(ops.rt.table).status == "Succeeded"
+
+
 # -- hidden suspension -----------------------------------------------------------------------------------
 
 
