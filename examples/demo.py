@@ -109,6 +109,8 @@ def main() -> int:
     stack = start_stack()
     try:
         os.environ.update(stack.env)
+        # orders-api's secret lives in a vault other than the stand-in's: allow its host explicitly.
+        os.environ.setdefault("SYNOSCD_KEYVAULT_ALLOWED_HOSTS", "contoso-vault.vault.azure.net")
         print(
             f"ARM {stack.env['SYNOSCD_ARM_ENDPOINT']}  Key Vault {stack.env['SYNOSCD_KEYVAULT_URL']}  "
             f"GitHub {stack.env['SYNOSCD_GITHUB_API_URL']}"

@@ -2,7 +2,8 @@
 
 Names keep the seed SynosCD's variables (SYNOSCD_GITHUB_APP_ID, ...) and add the ones the
 architecture page lists. Runtime settings that operators change with `synos set` (interval, prune,
-protected apps, max concurrent) take their defaults from here; the state table overrides them.
+protected apps, max concurrent, retries) take their defaults from here; the state table overrides them
+(the operator guardrails --allowed-registries, --max-cpu and --max-memory live only in the table).
 Each field's description is the note in local.settings.sample.json and the operations guide.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     keyvault_url: str | None = _f(
         None, "Key Vault with the GitHub App secrets, e.g. https://NAME.vault.azure.net"
     )
+    keyvault_allowed_hosts: str = _f(
+        "",
+        "other Key Vault hosts manifests' secret URLs may name, comma-separated ('*' globs, e.g. "
+        "*.vault.azure.net); the vault of SYNOSCD_KEYVAULT_URL is always allowed",
+    )
     state_store: SecretStr | None = _f(
         None,
         "state store: a table endpoint https://ACCOUNT.table.core.windows.net (managed identity) "
@@ -78,6 +85,18 @@ class Settings(BaseSettings):
     max_concurrent: int = _f(8, "concurrent ARM writes per pass (synos set --max-concurrent)", ge=1, le=64)
     prune_max_fraction: float = _f(0.5, "largest share of managed resources one pass may prune", gt=0, le=1)
     prune_last: bool = _f(False, "prune in one extra wave after everything else (sync-wide PruneLast)")
+    retry_limit: int = _f(5, "retries of a failed sync (synos set --retry-limit)", ge=0, le=100)
+    retry_duration_seconds: float = _f(
+        60.0,
+        "first wait before a retry, and before re-applying a failed app (synos set --retry-duration)",
+        gt=0,
+    )
+    retry_factor: float = _f(
+        2.0, "each further wait is this many times longer (synos set --retry-factor)", ge=1
+    )
+    retry_max_duration_seconds: float = _f(
+        3600.0, "longest wait between retries (synos set --retry-max-duration)", gt=0
+    )
 
     # -- Functions ----------------------------------------------------------------------------------
     timer_schedule: str = _f(
@@ -94,6 +113,13 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @property
+    def keyvault_hosts(self) -> tuple[str, ...]:
+        """Key Vault hosts a manifest's secret URL may name: the configured vault's and the allow-list."""
+        hosts = [urlsplit(self.keyvault_url).netloc] if self.keyvault_url else []
+        hosts += [h.strip() for h in self.keyvault_allowed_hosts.split(",") if h.strip()]
+        return tuple(dict.fromkeys(h.lower() for h in hosts))
 
     @property
     def protected_apps(self) -> frozenset[str]:

@@ -60,6 +60,17 @@ def add(sub: Any) -> None:
     s.add_argument("--no-prune", dest="prune", action="store_false", help="disable prune")
     s.add_argument("--protected-apps", metavar="CSV", help="apps never written or deleted, comma-separated")
     s.add_argument("--max-concurrent", type=int, metavar="N", help="concurrent ARM writes per pass (1-64)")
+    g = s.add_argument_group(
+        "guardrails for every app and job (no manifest can switch them off; 'off': none)"
+    )
+    g.add_argument("--allowed-registries", metavar="CSV", help="image registries, '*' globs (*.azurecr.io)")
+    g.add_argument("--max-cpu", metavar="CORES", help="most cpu per app or job, summed over its containers")
+    g.add_argument("--max-memory", metavar="SIZE", help="most memory per app or job, e.g. 4Gi")
+    r = s.add_argument_group("retries of a failed sync, with exponential backoff (also per failed app)")
+    r.add_argument("--retry-limit", type=int, metavar="N", help="retries before giving up (0-100)")
+    r.add_argument("--retry-duration", type=float, metavar="SECONDS", help="first wait")
+    r.add_argument("--retry-factor", type=float, metavar="X", help="each further wait is X times longer")
+    r.add_argument("--retry-max-duration", type=float, metavar="SECONDS", help="longest wait")
     add_yes(s)
     s.set_defaults(run=set_runtime)
 
@@ -155,16 +166,24 @@ def set_runtime(args: argparse.Namespace) -> int:
         if not 1 <= args.max_concurrent <= 64:
             raise CliError("--max-concurrent must be between 1 and 64")
         changes["max_concurrent"] = args.max_concurrent
+    changes.update(_guardrail_changes(args))
+    for option, setting in RETRY_OPTIONS.items():
+        if getattr(args, option) is not None:
+            changes[setting] = getattr(args, option)
     rt = _rt()
     if not changes and not args.show:
         raise CliError(
-            "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps or "
-            "--max-concurrent"
+            "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps, "
+            "--max-concurrent, a guardrail (--allowed-registries, --max-cpu, --max-memory) or a "
+            "retry setting (--retry-limit, --retry-duration, --retry-factor, --retry-max-duration)"
         )
     if changes:
         summary = ", ".join(f"{k}={v}" for k, v in changes.items())
         confirm(args, f"Change runtime settings ({summary})?")
-        runtime.save(rt.table, changes, who())
+        try:
+            runtime.save(rt.table, changes, who())
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
     emit(
         _runtime_doc(rt),
         args.output,
@@ -177,11 +196,48 @@ def set_runtime(args: argparse.Namespace) -> int:
                     ("prune", "prune", "prune_enabled"),
                     ("protected apps", "protectedApps", "protected_apps"),
                     ("max concurrent", "maxConcurrent", "max_concurrent"),
+                    ("allowed registries", "allowedRegistries", "allowed_registries"),
+                    ("max cpu", "maxCpu", "max_cpu"),
+                    ("max memory", "maxMemory", "max_memory"),
+                    ("retry limit", "retryLimit", "retry_limit"),
+                    ("retry duration (s)", "retryDurationSeconds", "retry_duration_seconds"),
+                    ("retry factor", "retryFactor", "retry_factor"),
+                    ("retry max duration (s)", "retryMaxDurationSeconds", "retry_max_duration_seconds"),
                 )
             ],
         ),
     )
     return 0
+
+
+RETRY_OPTIONS = {  # option dest -> runtime setting
+    "retry_limit": "retry_limit",
+    "retry_duration": "retry_duration_seconds",
+    "retry_factor": "retry_factor",
+    "retry_max_duration": "retry_max_duration_seconds",
+}
+
+
+def _guardrail_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """--allowed-registries, --max-cpu, --max-memory: a value, or 'off' for no limit (None)."""
+    out: dict[str, Any] = {}
+    if args.allowed_registries is not None:
+        items = tuple(r.strip() for r in args.allowed_registries.split(",") if r.strip())
+        if not items:
+            raise CliError("--allowed-registries needs at least one registry, or 'off' for any registry")
+        out["allowed_registries"] = None if items == ("off",) else items
+    if args.max_cpu is not None:
+        if args.max_cpu.strip().lower() == "off":
+            out["max_cpu"] = None
+        else:
+            try:
+                out["max_cpu"] = float(args.max_cpu)
+            except ValueError:
+                raise CliError(f"--max-cpu {args.max_cpu!r} is not a number; e.g. 2, or 'off'") from None
+    if args.max_memory is not None:
+        value = args.max_memory.strip()
+        out["max_memory"] = None if value.lower() == "off" else value
+    return out
 
 
 # -- restore ----------------------------------------------------------------------

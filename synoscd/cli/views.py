@@ -243,6 +243,12 @@ def get_status(args: argparse.Namespace) -> int:
                 f"operation on {o['revision'][:12]}: {o['status']}{where}"
                 + (f" ({o['message']})" if o["message"] else "")
             )
+            if o["status"] == "Failed":
+                lines.append(
+                    f"retry {o.get('attempts')}/{o.get('retryLimit')} at {when(o['nextRetryAt'])}"
+                    if o.get("nextRetryAt")
+                    else "retries exhausted: push a new commit, or run `synos sync` to try again"
+                )
         return "\n".join(lines)
 
     emit(doc, args.output, view)
@@ -269,10 +275,28 @@ def _live_summary(body: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _sync_of(op: Any, kind: str, name: str) -> dict[str, Any] | None:
+    """The sync of the current revision, when it has still to write this resource (a failed sync
+    waits for its retry): what failed, which attempt, when the next retry is."""
+    from synoscd.engine.plan import resource_key
+
+    if op is None or op.status == "Succeeded" or resource_key(kind, name) not in op.pending:
+        return None
+    return {
+        "revision": op.revision,
+        "status": op.status,
+        "message": op.message,
+        "attempts": op.attempts,
+        "retryLimit": op.retry_limit,
+        "nextRetryAt": when(op.next_retry_at),
+    }
+
+
 def _describe(rt: Any, name: str) -> dict[str, Any]:
-    from synoscd.state import apps
+    from synoscd.state import apps, operation
 
     flags = apps.get_flags(rt.table).get(name)
+    op = operation.load(rt.table)
     found = []
     for kind in ("App", "Job"):
         status = apps.get_status(rt.table, kind, name)
@@ -302,6 +326,7 @@ def _describe(rt: Any, name: str) -> dict[str, Any]:
                 "suspended": None
                 if flags is None or not flags.suspended
                 else {"by": flags.by, "at": when(flags.at), "reason": flags.reason},
+                "sync": _sync_of(op, kind, name),
                 "live": _live_summary(live),
             }
         )
@@ -327,6 +352,16 @@ def _describe_table(doc: dict[str, Any]) -> str:
                     f"by {r['suspended']['by']} at {r['suspended']['at']}: {r['suspended']['reason']}",
                 )
             )
+        sync = r.get("sync")
+        if sync:
+            text = f"{sync['status']} at {sync['revision'][:12]}: {sync['message']}"
+            if sync["status"] == "Failed":
+                text += (
+                    f"; retry {sync['attempts']}/{sync['retryLimit']} at {sync['nextRetryAt']}"
+                    if sync["nextRetryAt"]
+                    else "; no retry left"
+                )
+            rows.append(("sync", text))
         for key, value in (r["live"] or {"live": "not found in Azure"}).items():
             rows.append((f"live.{key}", value))
         out.append(table(["field", "value"], rows))

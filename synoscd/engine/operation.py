@@ -1,10 +1,16 @@
 """Run a plan as a sync operation: phase by phase (PreSync, Sync, PostSync), wave by wave.
 
-A wave's writes and hook runs go out together; the next wave starts only when every task of this one
-is complete and healthy and its deletes are gone. What is not finished when the time budget runs out
-is left to the next pass, which resumes from the operation kept in the state table (hook executions
-already started are polled, never started twice). A failed task fails the sync: HookFailed hooks are
-deleted, then every SyncFail hook runs. When the sync succeeds, HookSucceeded hooks are deleted.
+While the operation is Running (a new revision, or a due retry): a wave's writes and hook runs go out
+together; the next wave starts only when every task of this one is complete and healthy and its
+deletes are gone. What is not finished when the time budget runs out is left to the next pass, which
+resumes from the operation kept in the state table (hook executions already started are polled,
+never started twice). A failed task or a Degraded resource fails the sync: HookFailed hooks are
+deleted, every SyncFail hook runs, and the sync is retried with exponential backoff up to the retry
+limit (Argo CD's retry). When the sync succeeds, HookSucceeded hooks are deleted.
+
+Otherwise (the sync succeeded, or failed and waits for its retry) a pass only heals: writes go out
+wave by wave in order, but nothing waits and nothing fails the operation; a resource that fails is
+backed off on its own (see record.py) and every other resource is still healed.
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 from synoscd.azure.arm import Arm, describe
 from synoscd.engine.execute import FAILED, OK, PROGRESSING, Outcome, execute
-from synoscd.engine.health import HEALTHY
-from synoscd.engine.plan import Action, Plan
+from synoscd.engine.health import DEGRADED, HEALTHY
+from synoscd.engine.plan import Action, Backoff, Plan, resource_key
 from synoscd.state.operation import Operation
 
 RUNNING_PHASES = ("PreSync", "Sync", "PostSync")
@@ -27,6 +34,42 @@ HOOK_POLL = 0.25
 
 
 BLOCKING_SKIPS = ("backoff", "in-progress")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Argo CD's sync retry: at most `limit` retries of a failed sync, waiting `backoff` between."""
+
+    limit: int = 5
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+def retry_of(settings: Any) -> Retry:
+    """The retry policy of the runtime settings (state/runtime.py RuntimeSettings)."""
+    return Retry(
+        settings.retry_limit,
+        Backoff(settings.retry_duration_seconds, settings.retry_factor, settings.retry_max_duration_seconds),
+    )
+
+
+def select(current: Operation | None, revision: str | None, trigger: str, now: float) -> Operation:
+    """The operation this pass works on: a new one for a new revision (and for a manual sync of a
+    revision whose sync failed), the failed one running again when its retry is due, else the
+    current one."""
+    if current is None or current.revision != revision or (current.status == "Failed" and trigger == "cli"):
+        return Operation(revision=revision or "unknown")
+    if current.status == "Failed" and current.next_retry_at is not None and now >= current.next_retry_at:
+        return current.retried()
+    return current
+
+
+def failure_note(op: Operation) -> str:
+    """Why the revision is not synced and what happens next, for the pass and each waiting resource."""
+    what = f"the sync of {op.revision[:12]} failed ({op.message})"
+    if op.next_retry_at is not None:
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(op.next_retry_at))
+        return f"{what}; retry {op.attempts}/{op.retry_limit} at {at}"
+    return f"{what}; retries exhausted: push a new commit, or run `synos sync` to try this revision again"
 
 
 class Runner:
@@ -42,6 +85,7 @@ class Runner:
         save: Callable[[Operation], None],
         health_of: Callable[[Outcome], Any],
         say: Callable[[str], None],
+        retry: Retry | None = None,
     ) -> None:
         self.arm = arm
         self.op = op
@@ -51,6 +95,7 @@ class Runner:
         self.save = save
         self.health_of = health_of
         self.say = say
+        self.retry = retry or Retry()
         self.plan = plan
         self.outcomes: list[Outcome] = []
         self.sync_fail_hooks = [a for a in plan.actions if a.phase == "SyncFail" and a.action == "run-hook"]
@@ -58,14 +103,31 @@ class Runner:
     # -- the operation ----------------------------------------------------------------------------
     def run(self) -> list[Outcome]:
         tasks = [a for a in self.plan.actions if a.phase in RUNNING_PHASES]
+        if self.op.status != "Running":
+            return self._heal(tasks)
+        # What this sync has to write; a resource leaves the set once written (or found in sync).
+        self.op.pending |= {
+            resource_key(a.kind, a.name)
+            for a in tasks
+            if a.writes or (a.action == "skip" and a.reason in BLOCKING_SKIPS)
+        }
         for (phase, wave), group in groupby(tasks, key=lambda a: (a.phase, a.wave)):
             acts = list(group)
-            if self.op.status == "Running":
-                self.op.phase, self.op.wave = phase, wave
+            self.op.phase, self.op.wave = phase, wave
             if not self._wave(acts):
                 self.save(self.op)
                 return self.outcomes
         self._finish()
+        return self.outcomes
+
+    def _heal(self, tasks: list[Action]) -> list[Outcome]:
+        """The sync is over (succeeded, or failed and waiting for its retry): write what drifted, wave
+        by wave in order, without waiting for health and without failing the operation."""
+        for (phase, wave), group in groupby(tasks, key=lambda a: (a.phase, a.wave)):
+            writes = [a for a in group if a.writes]
+            if writes:
+                self.say(f"{phase} wave {wave}: healing {len(writes)}")
+                self.outcomes += self._execute(writes, [])
         return self.outcomes
 
     def _wave(self, acts: list[Action]) -> bool:
@@ -76,21 +138,32 @@ class Runner:
             self.say(f"{acts[0].phase} wave {acts[0].wave}: {len(writes)} writes, {len(hooks)} hooks")
             outcomes = self._execute(writes, hooks)
             self.outcomes += outcomes
+            self.op.pending -= {
+                resource_key(o.action.kind, o.action.name)
+                for o in outcomes
+                if o.result == OK and o.action.writes
+            }
             failed = [o for o in outcomes if o.result == FAILED]
             if failed:
                 self._fail(failed)
                 return False
             if any(o.result == PROGRESSING for o in outcomes):
                 return False
-            unhealthy = [
-                o
-                for o in outcomes
-                if o.action.writes and o.action.action != "delete" and self.health_of(o).status != HEALTHY
-            ]
+            health = {
+                id(o): self.health_of(o) for o in outcomes if o.action.writes and o.action.action != "delete"
+            }
+            degraded = [o for o in outcomes if id(o) in health and health[id(o)].status == DEGRADED]
+            if degraded:  # the wave cannot become healthy by waiting: the sync failed
+                first = degraded[0]
+                first.error = f"{first.action.name} is {DEGRADED}: {health[id(first)].message}"
+                self._fail(degraded)
+                return False
+            unhealthy = [o for o in outcomes if id(o) in health and health[id(o)].status != HEALTHY]
             if unhealthy:
                 self.op.message = f"waiting for {unhealthy[0].action.name} to become healthy"
                 return False
             self.op.done.update(o.action.task for o in outcomes if o.action.action == "run-hook")
+        self.op.pending -= {resource_key(a.kind, a.name) for a in acts if a.action == "noop"}
         waiting = [
             a
             for a in acts
@@ -172,6 +245,13 @@ class Runner:
         first = failed[0]
         self.op.status = "Failed"
         self.op.message = f"{first.action.phase} wave {first.action.wave} failed: {first.error}"
+        self.op.attempts += 1
+        self.op.retry_limit = self.retry.limit
+        if self.op.attempts - 1 < self.retry.limit:  # retries done so far
+            self.op.next_retry_at = time.time() + self.retry.backoff.seconds(self.op.attempts)
+        else:
+            self.op.next_retry_at = None
+            self.op.message += f"; retries exhausted ({self.retry.limit})"
         self.say(self.op.message)
         self._delete_hooks([o.action for o in failed if o.action.action == "run-hook"], "HookFailed")
         if self.sync_fail_hooks:
@@ -181,6 +261,7 @@ class Runner:
     def _finish(self) -> None:
         if self.op.status == "Running":
             self.op.status, self.op.phase, self.op.wave = "Succeeded", None, None
-            self.op.message = ""
+            self.op.message, self.op.next_retry_at = "", None
+            self.op.pending.clear()
             self._delete_hooks(self.plan.actions, "HookSucceeded")
             self.save(self.op)

@@ -6,7 +6,9 @@ with a reason. No I/O. Every safety invariant that can be decided here is decide
 - an InProgress resource is never PUT again;
 - prune is off unless enabled, and blocked when the desired set is incomplete or empty, or when it
   would delete more than the allowed fraction of the managed resources;
-- a broken resource is re-applied with exponential backoff, not every pass.
+- a broken resource is re-applied with exponential backoff, not every pass;
+- while a failed sync waits for its retry, only the resources it has not synced yet wait with it
+  (reason sync-failed); every other resource keeps being healed.
 """
 
 from __future__ import annotations
@@ -27,9 +29,32 @@ BACKOFF_BASE = 60.0
 BACKOFF_MAX = 3600.0
 
 
-def backoff_seconds(attempts: int) -> float:
-    """1, 2, 4 ... minutes, at most an hour."""
-    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff like Argo CD's retry: `duration`, then times `factor`, at most
+    `max_duration` (seconds). Runtime settings (`synos set --retry-*`) give the values."""
+
+    duration: float = BACKOFF_BASE
+    factor: float = 2.0
+    max_duration: float = BACKOFF_MAX
+
+    def seconds(self, attempts: int) -> float:
+        """Wait after the `attempts`-th failure: duration, duration x factor, ... capped."""
+        try:
+            wait = self.duration * self.factor ** max(attempts - 1, 0)
+        except OverflowError:
+            return self.max_duration
+        return min(wait, self.max_duration)
+
+
+def backoff_seconds(attempts: int, backoff: Backoff | None = None) -> float:
+    """1, 2, 4 ... minutes, at most an hour (with the default backoff)."""
+    return (backoff or Backoff()).seconds(attempts)
+
+
+def resource_key(kind: str, name: str) -> str:
+    """How an operation names a resource it has still to sync: `Kind/name`, the name in lower case."""
+    return f"{kind}/{name.lower()}"
 
 
 def body_hash(body: Mapping[str, Any]) -> str:
@@ -100,6 +125,11 @@ class PlanInput:
     only: tuple[str, str] | None = None  # (kind or "", name): plan one resource
     done: frozenset[str] = frozenset()  # hook tasks the current operation completed
     prune_last: bool = False  # sync-wide PruneLast
+    # The sync of this revision failed and waits for its retry (the reason, shown with each held
+    # action): its hooks do not run, and the resources it has not synced yet (`held`, resource_key)
+    # are not written. Everything else is healed as usual.
+    sync_failed: str | None = None
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,8 @@ def plan(inp: PlanInput, revision: str) -> Plan:
             actions.append(_plan_desired(d, inp))
     prunes, blocked = _plan_prune(inp)
     actions += prune_waves(prunes, actions, inp.prune_last)
+    if inp.sync_failed is not None:
+        actions = [_held(a, inp) for a in actions]
     ordered = sorted(actions, key=sort_key)
     numbered = tuple(replace(a, order=i) for i, a in enumerate(ordered, start=1))
     return Plan(revision, numbered, inp.prune_enabled, blocked)
@@ -312,6 +344,21 @@ def _unless_backoff(action: Action, d: DesiredItem, inp: PlanInput, heal: bool =
             message=f"{detail}; attempt {mem.attempts} failed, next try in {wait} s",
         )
     return action
+
+
+HELD_SKIPS = ("backoff", "in-progress")
+
+
+def _held(action: Action, inp: PlanInput) -> Action:
+    """While the failed sync waits for its retry: no hook runs, and what it has still to write waits."""
+    assert inp.sync_failed is not None
+    waits = action.action == "run-hook" or (
+        resource_key(action.kind, action.name) in inp.held
+        and (action.writes or (action.action == "skip" and action.reason in HELD_SKIPS))
+    )
+    if not waits:
+        return action
+    return replace(action, action="skip", reason="sync-failed", message=inp.sync_failed)
 
 
 def _plan_prune(inp: PlanInput) -> tuple[list[Action], str | None]:

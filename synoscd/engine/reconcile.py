@@ -16,10 +16,11 @@ from synoscd.azure.translate import Target, app_envelope, config_hash, job_envel
 from synoscd.engine import record
 from synoscd.engine.execute import Outcome
 from synoscd.engine.health import Health, app_health, job_health, needs_revision
-from synoscd.engine.operation import Runner
+from synoscd.engine.operation import Runner, failure_note, retry_of, select
 from synoscd.engine.plan import Action, DesiredItem, LiveItem, Plan, PlanInput, plan
 from synoscd.engine.runtime import Runtime, get_runtime
-from synoscd.manifests.desired import DesiredSet, load_desired
+from synoscd.manifests.desired import DesiredSet, apply_guardrails, load_desired, with_errors
+from synoscd.manifests.errors import ManifestError
 from synoscd.manifests.schema import App
 from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
@@ -27,6 +28,9 @@ from synoscd.state import apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
 
 log = logging.getLogger("synoscd.pass")
+
+# Skips that leave a resource short of its desired state: a pass with one is not 'succeeded'.
+LEFT_BEHIND = ("backoff", "in-progress", "sync-failed")
 
 
 @dataclass
@@ -62,9 +66,23 @@ class PassResult:
             return "source-error"
         if self.operation_error or any(o.result == "failed" for o in self.outcomes):
             return "failed"
-        if self.errors or any(o.result == "progressing" for o in self.outcomes):
+        if self.errors or any(o.result == "progressing" for o in self.outcomes) or self._left_behind():
             return "partial"
         return "succeeded"
+
+    def _left_behind(self) -> bool:
+        """A resource skipped short of its desired state, or (in a real pass) planned work that did
+        not run because the sync stopped at a wave that is not done yet."""
+        actions = self.plan.actions if self.plan else ()
+        if any(a.action == "skip" and a.reason in LEFT_BEHIND for a in actions):
+            return True
+        if self.dry_run:
+            return False
+        ran = {id(o.action) for o in self.outcomes}
+        return any(
+            (a.writes or a.action == "run-hook") and a.phase != "SyncFail" and id(a) not in ran
+            for a in actions
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,6 +177,9 @@ def _one_pass(
         snapshot, desired = _desired(rt, result)
         settings, flags, statuses, current = state_future.result()
         live = live_future.result()
+    if desired is not None:  # the operator guardrails are runtime settings: checked on every pass
+        desired = apply_guardrails(desired, settings.guardrails(rt.settings.keyvault_hosts))
+        result.errors = [e.to_dict() for e in desired.errors]
 
     # 4. plan (pure)
     target = Target(
@@ -168,8 +189,10 @@ def _one_pass(
         result.revision or "unknown",
     )
     items = _render(desired, target, snapshot, rt) if desired else ()
-    op = _operation(current, result.revision, trigger) if snapshot else None
+    retry = retry_of(settings)
+    op = select(current, result.revision, trigger, time.time()) if snapshot else None
     result.operation = op
+    syncing = op is not None and op.status == "Running"
     inp = PlanInput(
         desired=items,
         complete=bool(desired and desired.complete and snapshot),
@@ -178,13 +201,16 @@ def _one_pass(
         prune_enabled=settings.prune_enabled,
         protected=frozenset(a.lower() for a in settings.protected_apps),
         suspended=frozenset(n.lower() for n, f in flags.items() if f.suspended),
-        memory=record.memory_of(statuses),
+        # A running sync retries what it has to write (its own retry backs off); healing backs off per app.
+        memory={} if syncing else record.memory_of(statuses),
         max_prune_fraction=rt.settings.prune_max_fraction,
         force_prune=force_prune,
         incomplete_reason=_incomplete_reason(result),
         only=("", only) if only else None,
         done=frozenset(op.done) if op else frozenset(),
         prune_last=rt.settings.prune_last,
+        sync_failed=failure_note(op) if op is not None and op.status == "Failed" else None,
+        held=frozenset(op.pending) if op is not None else frozenset(),
     )
     result.plan = plan(inp, result.revision or "unknown")
     say(f"planned {len(result.plan.actions)} actions, {len(result.plan.writes)} writes")
@@ -192,16 +218,11 @@ def _one_pass(
         result.finished_at = time.time()
         return result
 
-    # 5. execute, wave by wave: bounded concurrency, long-running operations within the budget
-    if op is not None and op.status == "Failed":
-        result.operation_error = (
-            f"the sync of {op.revision[:12]} failed ({op.message}); push a new commit, or "
-            "run `synos sync` to try this revision again"
-        )
-        say(result.operation_error)
-    elif op is not None:
+    # 5. execute, wave by wave: bounded concurrency, long-running operations within the budget; a sync
+    #    that failed and waits for its retry (or has none left) only heals what it already synced
+    if op is not None:
         if current is None or current.revision != op.revision or current.status != op.status:
-            operation.save(rt.table, op)  # a new operation: kept before anything is written
+            operation.save(rt.table, op)  # a new operation (or a retry): kept before anything is written
         runner = Runner(
             result.plan,
             rt.arm,
@@ -214,8 +235,12 @@ def _one_pass(
             save=lambda o: operation.save(rt.table, o),
             health_of=lambda o: record.health_after(o.action, o, lambda app, rev: rt.arm.revision(app, rev)),
             say=say,
+            retry=retry,
         )
         result.outcomes = runner.run()
+        if op.status == "Failed":
+            result.operation_error = failure_note(op)
+            say(result.operation_error)
     # 6. record: per-app status (only what changed), the pass summary
     changed = record.statuses(
         result.plan,
@@ -225,6 +250,7 @@ def _one_pass(
         result.id,
         time.time(),
         revision_reader=lambda app, rev: rt.arm.revision(app, rev),
+        backoff=retry.backoff,
     )
     result.finished_at = time.time()
     with ThreadPoolExecutor(max_workers=1) as pool:  # the commit status goes out while statuses are written
@@ -278,14 +304,6 @@ def _report(rt: Runtime, result: PassResult) -> None:
     source.report(result.revision, state, f"SynosCD {result.outcome}: {counts}")
 
 
-def _operation(current: Operation | None, revision: str | None, trigger: str) -> Operation:
-    """The operation this pass works on: the current one, or a new one for a new revision (and for a
-    manual sync of a revision whose sync failed)."""
-    if current is None or current.revision != revision or (current.status == "Failed" and trigger == "cli"):
-        return Operation(revision=revision or "unknown")
-    return current
-
-
 def _state(rt: Runtime) -> tuple[Any, Any, Any, Operation | None]:
     return (
         runtime.load(rt.table, rt.settings),
@@ -304,6 +322,13 @@ def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredS
         return None, None
     result.revision = snapshot.revision
     desired = rt.parsed(snapshot, load_desired)
+    # Files the source could not read (links out of the repository, too large, ...): errors of the
+    # desired set, which is then incomplete (no prune).
+    unread = [
+        ManifestError(path, 1, "", f"{why} (not read: no prune until it is fixed)")
+        for path, why in sorted(snapshot.problems.items())
+    ]
+    desired = with_errors(desired, unread)
     result.errors = [e.to_dict() for e in desired.errors]
     return snapshot, desired
 

@@ -10,7 +10,7 @@ from typing import Any
 from synoscd.engine.execute import FAILED, OK, PROGRESSING, Outcome
 from synoscd.engine.health import HEALTHY, MISSING, app_health, job_health, needs_revision
 from synoscd.engine.health import PROGRESSING as HEALTH_PROGRESSING
-from synoscd.engine.plan import Action, Memory, Plan, backoff_seconds, body_hash
+from synoscd.engine.plan import Action, Backoff, Memory, Plan, body_hash
 from synoscd.state.apps import AppStatus, status_key
 
 SKIP_STATE = {
@@ -53,15 +53,17 @@ def statuses(
     pass_id: str,
     now: float,
     revision_reader: Callable[[str, str], Any],
+    backoff: Backoff | None = None,
 ) -> list[AppStatus]:
     by_key = {o.key: o for o in outcomes}
+    backoff = backoff or Backoff()
     changed = []
     for action in plan.actions:
         old = previous.get(status_key(action.kind, action.name))
         new = dataclasses.replace(old) if old else AppStatus(action.name, action.kind)
         new.kind = action.kind
         outcome = by_key.get((action.kind, action.name.lower()))
-        _apply(new, action, outcome, revision, now, revision_reader)
+        _apply(new, action, outcome, revision, now, revision_reader, backoff)
         if old is None or any(getattr(old, f) != getattr(new, f) for f in COMPARED):
             new.last_pass = pass_id
             changed.append(new)
@@ -75,6 +77,7 @@ def _apply(
     revision: str | None,
     now: float,
     revision_reader: Callable[[str, str], Any],
+    backoff: Backoff,
 ) -> None:
     """Revisions are recorded when a resource is written (or first seen), not on every new commit:
     a commit that touches one manifest must not rewrite a thousand status rows."""
@@ -87,9 +90,9 @@ def _apply(
         s.message = ""
         return
     if action.action == "skip":
-        s.sync_state = SKIP_STATE.get(
-            action.reason, s.sync_state if action.reason == "backoff" else "OutOfSync"
-        )
+        # Backoff keeps the state that caused it; so does a failed write waiting for the sync's retry.
+        keep = action.reason == "backoff" or (action.reason == "sync-failed" and s.sync_state == "Failed")
+        s.sync_state = SKIP_STATE.get(action.reason, s.sync_state if keep else "OutOfSync")
         if action.health:
             s.health = action.health
         return
@@ -104,7 +107,7 @@ def _apply(
     if outcome.result == FAILED:
         s.sync_state, s.last_result, s.last_error = "Failed", FAILED, outcome.error
         s.message = outcome.error or ""
-        _back_off(s, now)
+        _back_off(s, now, backoff)
         if action.body is not None:
             s.extra["failed_hash"] = body_hash(action.body)
         return
@@ -127,7 +130,7 @@ def _apply(
     _synced(s, health.status, revision)
     s.message = health.message
     if action.action == "heal" or not health.healthy:
-        _back_off(s, now)  # a re-apply does not prove health: wait before the next one
+        _back_off(s, now, backoff)  # a re-apply does not prove health: wait before the next one
 
 
 def health_after(action: Action, outcome: Outcome, revision_reader: Callable[[str, str], Any]) -> Any:
@@ -149,6 +152,6 @@ def _synced(s: AppStatus, health: str, revision: str | None) -> None:
         s.attempts, s.next_retry_at = 0, None
 
 
-def _back_off(s: AppStatus, now: float) -> None:
+def _back_off(s: AppStatus, now: float, backoff: Backoff) -> None:
     s.attempts += 1
-    s.next_retry_at = now + backoff_seconds(s.attempts)
+    s.next_retry_at = now + backoff.seconds(s.attempts)

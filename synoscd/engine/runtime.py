@@ -71,11 +71,18 @@ class Runtime:
 
         return build_source(self.settings, self.secrets, TableBlobStore(self.table))
 
+    def vault_allowed(self, url: str) -> bool:
+        """Only the configured vault and the allow-list are ever called (a manifest names the URL)."""
+        from synoscd.manifests.policy import host_allowed, vault_host
+
+        host = vault_host(url)
+        return host is not None and host_allowed(host, self.settings.keyvault_hosts)
+
     def secret_version(self, url: str) -> str | None:
         """The version of a Key Vault secret an app references, where it can be known (else None)."""
         m = _KV_URL.match(url)
-        if not m:
-            return None
+        if not m or not self.vault_allowed(url):
+            return None  # validation reports a vault that is not allowed; never call it
         if m.group(3):
             return m.group(3)
         try:

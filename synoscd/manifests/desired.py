@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from .errors import ManifestError, Path, show, type_name
 from .locate import Locator, Origin
 from .model_errors import Issue, issues_from
-from .policy import check_policy
+from .policy import Guardrails, check_guardrails, check_policy
 from .render import merge_defaults, render
 from .schema import API_VERSION, KINDS, MODELS, App, Job, Project
-from .syncspec import HOOK, sync_spec
+from .syncspec import HOOK, check_annotations, sync_spec
 from .validate import check_app, check_job, check_project
 from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
 
@@ -42,6 +42,8 @@ class Resource:
     line: int  # line of the document's root node
     manifest: App | Job | Project
     project: str | None = None  # the project whose defaults and policy were applied (Apps only)
+    # Where each field came from (project defaults included), for checks made after loading.
+    locator: Locator | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class _Entry:
     errors: list[ManifestError] = field(default_factory=list)
     model: App | Job | Project | None = None
     project: str | None = None
+    locator: Locator | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,7 +115,7 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
     return DesiredSet(
         resources=[_resource(e) for e in entries if e.ok and e.kind != "Project"],
         projects=[_resource(e) for e in projects if e.ok],
-        errors=_capped(sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message))),
+        errors=_sorted(errors),
     )
 
 
@@ -138,6 +141,47 @@ def _load_cached(
         while len(_PARSED) > _PARSED_MAX:
             _PARSED.popitem(last=False)
     return list(parsed[0]), list(parsed[1])
+
+
+def apply_guardrails(desired: DesiredSet, guardrails: Guardrails) -> DesiredSet:
+    """The desired set under the operator guardrails (runtime settings, so checked on every pass, not
+    cached with the parse): a violating App or Job leaves the set and becomes an error at its
+    file:line:field, which also makes the set incomplete (no prune this pass)."""
+    if guardrails.empty:
+        return desired
+    kept: list[Resource] = []
+    errors: list[ManifestError] = []
+    for resource in desired.resources:
+        assert isinstance(resource.manifest, App | Job)
+        locator = resource.locator or Locator(_EmptyDoc(resource.file, resource.line))
+        found = locator.errors(check_guardrails(resource.manifest, guardrails))
+        errors.extend(found)
+        if not found:
+            kept.append(resource)
+    if not errors:
+        return desired
+    return DesiredSet(kept, desired.projects, _sorted([*desired.errors, *errors]))
+
+
+def with_errors(desired: DesiredSet, errors: list[ManifestError]) -> DesiredSet:
+    """The set with errors found outside the manifests (files the source could not read)."""
+    if not errors:
+        return desired
+    return DesiredSet(desired.resources, desired.projects, _sorted([*desired.errors, *errors]))
+
+
+def _sorted(errors: list[ManifestError]) -> list[ManifestError]:
+    return _capped(sorted(dict.fromkeys(errors), key=lambda e: (e.file, e.line, e.field, e.message)))
+
+
+class _EmptyDoc:
+    """Stands in for a document when a Resource was built without its locator (tests, old callers)."""
+
+    def __init__(self, file: str, line: int) -> None:
+        self.file, self.line, self.unreadable = file, line, ()
+
+    def line_of(self, _path: Path) -> int:
+        return self.line
 
 
 def clear_parse_cache() -> None:
@@ -265,7 +309,9 @@ def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
     if not isinstance(model, App | Job):
         return
     spec = sync_spec(model.metadata.annotations)
-    issues: list[Issue] = []
+    # A typo in a sync annotation is an error whatever the sync options say: it would change the
+    # phase or wave the resource is applied in.
+    issues: list[Issue] = list(check_annotations(model.metadata.annotations))
     if isinstance(model, App) and spec.hooks:
         issues.append(
             (
@@ -273,15 +319,14 @@ def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
                 "only Jobs can be hooks; remove synoscd.io/hook or make this a Job",
             )
         )
-    if spec.validate:  # sync option Validate=false: SynosCD's own checks are skipped (ARM still validates)
-        if isinstance(model, App):
-            issues += check_app(model)
-            if project is not None and isinstance(project.model, Project) and project.ok:
-                issues += check_policy(model, project.model.metadata.name, project.model.spec.policy)
-        else:
-            issues += check_job(model)
+    if spec.validate:  # sync option Validate=false skips SynosCD's advisory checks (ARM still validates)
+        issues += check_app(model) if isinstance(model, App) else check_job(model)
+    # Policy is never advisory: Validate=false does not switch it off.
+    if isinstance(model, App) and project is not None and isinstance(project.model, Project) and project.ok:
+        issues += check_policy(model, project.model.spec.policy, f"project '{project.model.metadata.name}'")
     entry.errors.extend(locator.errors(issues))
     entry.model = render(model)
+    entry.locator = locator
 
 
 def _validated(entry: _Entry, locator: Locator, data: Any = None) -> App | Job | Project | None:
@@ -333,5 +378,11 @@ def _internal(file: str, line: int, exc: Exception) -> ManifestError:
 def _resource(entry: _Entry) -> Resource:
     assert entry.model is not None and entry.kind is not None
     return Resource(
-        entry.kind, entry.model.metadata.name, entry.doc.file, entry.doc.line, entry.model, entry.project
+        entry.kind,
+        entry.model.metadata.name,
+        entry.doc.file,
+        entry.doc.line,
+        entry.model,
+        entry.project,
+        entry.locator,
     )

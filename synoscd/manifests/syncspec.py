@@ -3,6 +3,7 @@ and per-resource sync options, read from `metadata.annotations`. Pure."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,11 +17,59 @@ PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
 HOOK_VALUES = (*PHASES, "Skip")
 DELETE_POLICIES = ("HookSucceeded", "HookFailed", "BeforeHookCreation")
 SYNC_OPTIONS = ("Prune=false", "Validate=false", "PruneLast=true")
+PREFIX = "synoscd.io/"
+KEYS = (WAVE, HOOK, DELETE_POLICY, OPTIONS)
 _WAVE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_ALLOWED = {
+    HOOK: ("hook", HOOK_VALUES),
+    DELETE_POLICY: ("hook delete policy", DELETE_POLICIES),
+    OPTIONS: ("sync option", SYNC_OPTIONS),
+}
+
+
+def check_annotations(annotations: Mapping[str, str]) -> list[tuple[tuple[str, ...], str]]:
+    """Every `synoscd.io/` annotation SynosCD does not understand, as (field path, message).
+
+    A typo must not be ignored: a hook spelt `PostSnyc` would otherwise be applied as an ordinary
+    resource in the Sync phase, a mistyped wave would run in wave 0."""
+    issues: list[tuple[tuple[str, ...], str]] = []
+    for key, value in annotations.items():
+        if not key.startswith(PREFIX):
+            continue
+        path = ("metadata", "annotations", key)
+        if key not in KEYS:
+            issues.append((path, f"unknown annotation {_quote(key)}{_hint(key, KEYS)}"))
+        elif key == WAVE:
+            if not _WAVE.fullmatch(value):
+                issues.append(
+                    (
+                        path,
+                        f"sync wave {_quote(value)} is not an integer; use an optional sign and digits, "
+                        "e.g. '-1' or '2'",
+                    )
+                )
+        else:
+            what, allowed = _ALLOWED[key]
+            for raw in value.split(","):
+                item = raw.strip()
+                if item and item not in allowed:
+                    issues.append((path, f"unknown {what} {_quote(item)}{_hint(item, allowed)}"))
+    return issues
+
+
+def _quote(text: str) -> str:
+    return "'" + (text if len(text) <= 60 else text[:60] + "...") + "'"
+
+
+def _hint(text: str, allowed: tuple[str, ...]) -> str:
+    listed = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+    close = difflib.get_close_matches(text, allowed, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'? Use {listed}" if close else f"; use {listed}"
 
 
 def parse_wave(text: str | None) -> int:
-    """An optional sign and ASCII digits; anything else (spaces, '1_0', '٣', '1.5') counts as 0."""
+    """An optional sign and ASCII digits; anything else (spaces, '1_0', '٣', '1.5') counts as 0 here
+    (and is a validation error of the manifest, see `check_annotations`; live tags are read with it too)."""
     if text is None or not _WAVE.fullmatch(text):
         return 0
     return int(text)

@@ -1,20 +1,31 @@
 """A local folder or git repository as the source (SYNOSCD_SOURCE_PATH): for development, CI
 (`synos validate`), and running SynosCD without GitHub. In a git repository the revision is the HEAD
-commit; with uncommitted changes (or outside git) it is a hash of the content."""
+commit; with uncommitted changes (or outside git) it is a hash of the content.
+
+A manifest that cannot be read — a link out of the repository, a broken link, a link to a folder, a
+special file, an unreadable or oversized file — is never skipped in silence: it is reported in the
+snapshot's `problems`, which makes the desired set incomplete (no prune of the app it defines). No file
+is read past the size limit."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import subprocess
 from pathlib import Path
 
-from synoscd.sources.snapshot import Snapshot, SourceError, diff_paths, is_manifest
+from synoscd.manifests.yaml_loader import DEFAULT_MAX_FILE_BYTES
+from synoscd.sources.snapshot import Snapshot, SourceError, config_prefix, diff_paths, is_manifest
 
 
 class LocalSource:
-    def __init__(self, root: str | Path, config_path: str = "") -> None:
+    def __init__(
+        self, root: str | Path, config_path: str = "", *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ) -> None:
         self.root = Path(root).resolve()
-        self.config_path = config_path.strip("/")
+        self.config_path = config_prefix(config_path)
+        self.max_file_bytes = max_file_bytes
         self._last: dict[str, str] = {}
         self._history: dict[str, dict[str, str]] = {}
 
@@ -27,28 +38,56 @@ class LocalSource:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    def _files(self) -> dict[str, bytes]:
+    def _files(self) -> tuple[dict[str, bytes], dict[str, str]]:
         base = self.root / self.config_path if self.config_path else self.root
         if not base.is_dir():
             raise SourceError(
                 f"{base} is not a folder; check SYNOSCD_SOURCE_PATH and SYNOSCD_GITHUB_CONFIG_PATH"
             )
         files: dict[str, bytes] = {}
-        for path in sorted(base.rglob("*")):
-            rel = path.relative_to(self.root).as_posix()
-            if ".git" in path.relative_to(self.root).parts or not is_manifest(rel, self.config_path):
-                continue
-            # Never follow a link out of the repository.
-            if path.is_symlink() and not path.resolve().is_relative_to(self.root):
-                continue
-            if path.is_file():
-                files[rel] = path.read_bytes()
-        return files
+        problems: dict[str, str] = {}
+        for folder, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            for name in list(dirnames):
+                path = Path(folder, name)
+                if path.is_symlink():  # os.walk lists it but does not enter it: say so
+                    problems[self._rel(path)] = (
+                        "this is a link to a folder, which SynosCD does not follow (GitHub does not "
+                        "either); replace the link with the files"
+                    )
+            for name in sorted(filenames):
+                path = Path(folder, name)
+                rel = self._rel(path)
+                if not is_manifest(rel, self.config_path):
+                    continue
+                content, problem = self._read_manifest(path)
+                if problem is not None:
+                    problems[rel] = problem
+                elif content is not None:
+                    files[rel] = content
+        return files, problems
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _read_manifest(self, path: Path) -> tuple[bytes | None, str | None]:
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            return None, "this file is a broken link (its target does not exist); fix or remove it"
+        except (OSError, RuntimeError) as exc:  # a link loop, a path too long
+            return None, f"this file cannot be resolved ({_why(exc)}); fix or remove it"
+        if not target.is_relative_to(self.root):
+            return None, (
+                "this file is a link that points outside the repository; SynosCD reads only files "
+                "inside it, replace the link with the file"
+            )
+        return _bounded_read(target, self.max_file_bytes)
 
     def snapshot(self) -> Snapshot:
         if not self.root.exists():
             raise SourceError(f"{self.root} does not exist; check SYNOSCD_SOURCE_PATH")
-        files = self._files()
+        files, problems = self._files()
         digests = {p: hashlib.sha256(c).hexdigest() for p, c in files.items()}
         head = self._git("rev-parse", "HEAD")
         dirty = self._git("status", "--porcelain", "--", self.config_path or ".")
@@ -56,20 +95,59 @@ class LocalSource:
             revision = head
         else:
             content = "\n".join(f"{p}\0{d}" for p, d in sorted(digests.items()))
+            content += "".join(f"\n{p}\0!{why}" for p, why in sorted(problems.items()))
             revision = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
         changed = diff_paths(self._last, digests) if self._last else None
         self._last = digests
         self._history[revision] = digests
-        return Snapshot(revision, files, f"local:{self.root}", changed, reader=self._read)
+        return Snapshot(revision, files, f"local:{self.root}", changed, reader=self._read, problems=problems)
 
     def _read(self, path: str) -> bytes | None:
-        target = (self.root / path).resolve()
-        if not target.is_relative_to(self.root) or not target.is_file():
+        """A repository file for `spec.configFrom`: None when absent, outside the root or too large."""
+        try:
+            target = (self.root / path).resolve(strict=True)
+        except (OSError, RuntimeError):
             return None
-        return target.read_bytes()
+        if not target.is_relative_to(self.root):
+            return None
+        content, problem = _bounded_read(target, self.max_file_bytes)
+        return None if problem else content
 
     def changed_since(self, revision: str) -> frozenset[str] | None:
         old = self._history.get(revision)
         if old is None:
             return None
         return diff_paths(old, self._last)
+
+
+def _bounded_read(target: Path, limit: int) -> tuple[bytes | None, str | None]:
+    """The file's content, or why it is not read: never more than `limit` bytes come into memory."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        return None, f"this file cannot be read ({_why(exc)}); check its permissions"
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None, "this is not a regular file (a device, socket or pipe); replace it with a file"
+        if info.st_size > limit:
+            return None, f"this file is larger than {_size(limit)}; split it into smaller files"
+        try:
+            content = handle.read(limit + 1)
+        except OSError as exc:
+            return None, f"this file cannot be read ({_why(exc)}); check its permissions"
+    if len(content) > limit:  # it grew after the size check
+        return None, f"this file is larger than {_size(limit)}; split it into smaller files"
+    return content, None
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"

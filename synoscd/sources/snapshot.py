@@ -3,6 +3,7 @@ a reader for any other repository file (for `spec.configFrom`)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +22,8 @@ class Snapshot:
     # Paths whose content differs from the previous snapshot this source served; None = unknown.
     changed: frozenset[str] | None = None
     reader: Callable[[str], bytes | None] = field(default=lambda _path: None, compare=False, repr=False)
+    # Manifest paths the source could not read, with why: the desired set is then incomplete (no prune).
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     def read(self, path: str) -> bytes | None:
         """Any file of the repository at this revision (None when absent)."""
@@ -35,8 +38,13 @@ class Source(Protocol):
     def changed_since(self, revision: str) -> frozenset[str] | None: ...
 
 
+def config_prefix(config_path: str) -> str:
+    """The config path as a repository-relative folder: '', '.', '/' and './' all mean the root."""
+    return posixpath.normpath("/" + config_path.strip()).strip("/")
+
+
 def is_manifest(path: str, config_path: str) -> bool:
-    prefix = config_path.strip("/")
+    prefix = config_prefix(config_path)
     inside = not prefix or path == prefix or path.startswith(prefix + "/")
     return inside and path.lower().endswith((".yaml", ".yml"))
 

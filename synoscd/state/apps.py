@@ -1,6 +1,9 @@
 """Per-app records. Flags (suspended, by whom, when, why) are written by operators; status (what the
 last pass did) is written by passes. They live in separate rows so neither writer can lose the
-other's change, and both are ETag-guarded against writers of their own kind."""
+other's change, and both are ETag-guarded against writers of their own kind.
+
+Names are normalised in one place, `app_key`: ACA names are lower case and ARM matches them without
+case, so `synos suspend Demo-App` and `synos resume demo-app` must touch the same row."""
 
 from __future__ import annotations
 
@@ -67,26 +70,52 @@ class AppStatus:
         )
 
 
+def app_key(name: str) -> str:
+    """The one spelling of an app or job name in row keys and lookups."""
+    return name.strip().lower()
+
+
 def status_key(kind: str, name: str) -> str:
     """App and Job names may repeat across kinds (they are different ARM types): key by both."""
-    return f"{kind}.{name.lower()}"
+    return f"{kind}.{app_key(name)}"
 
 
-def get_flags(table: TableClient) -> dict[str, AppFlags]:
-    return {
-        row["RowKey"]: AppFlags(
-            row["RowKey"], bool(row.get("suspended")), row.get("by"), row.get("at"), row.get("reason")
+class Flags(dict[str, AppFlags]):
+    """Flags by normalised name: any spelling of a name finds its flag."""
+
+    def __getitem__(self, name: str) -> AppFlags:
+        return super().__getitem__(app_key(name))
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(app_key(name), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(app_key(name))
+
+
+def get_flags(table: TableClient) -> Flags:
+    flags = Flags()
+    # Oldest first: where an older version left rows in several spellings, the latest change wins.
+    for row in sorted(t.query(table, FLAGS), key=lambda r: r.get("at") or 0):
+        key = app_key(row["RowKey"])
+        flags[key] = AppFlags(
+            key, bool(row.get("suspended")), row.get("by"), row.get("at"), row.get("reason")
         )
-        for row in t.query(table, FLAGS)
-    }
+    return flags
 
 
 def set_suspended(table: TableClient, name: str, suspended: bool, who: str, reason: str | None) -> AppFlags:
+    key = app_key(name)
+
     def mutate(row: dict[str, Any] | None) -> dict[str, Any]:
         return {**(row or {}), "suspended": suspended, "by": who, "at": time.time(), "reason": reason or ""}
 
-    row = t.update(table, FLAGS, name, mutate) or {}
-    return AppFlags(name, suspended, row.get("by"), row.get("at"), row.get("reason"))
+    row = t.update(table, FLAGS, key, mutate) or {}
+    # Rows an older version keyed as typed ("Demo-App") would shadow this change: drop them.
+    for old in t.query(table, FLAGS):
+        if old["RowKey"] != key and app_key(old["RowKey"]) == key:
+            t.delete(table, FLAGS, old["RowKey"])
+    return AppFlags(key, suspended, row.get("by"), row.get("at"), row.get("reason"))
 
 
 def get_statuses(table: TableClient) -> dict[str, AppStatus]:
