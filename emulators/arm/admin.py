@@ -75,7 +75,9 @@ class AdminMixin:
             raise ArmError(409, "OperationInProgress", f"'{name}' has an operation in progress.")
         res = Resource(kind, rg, name, body, raw=True)
         secrets = (props.get("configuration") or {}).get("secrets") or []
-        res.secret_values = {s["name"]: s.get("value") or "" for s in secrets if isinstance(s, dict) and "name" in s}
+        res.secret_values = {
+            s["name"]: s.get("value") or "" for s in secrets if isinstance(s, dict) and "name" in s
+        }
         if kind == "containerApps":
             self._raw_revisions(res)
         self.resources[key] = res
@@ -139,7 +141,9 @@ class AdminMixin:
             self.failing_jobs.add(spec["job"].lower())
         if spec.get("image"):
             self.failing_job_images.add(spec["image"])
-        return Response.json(200, {"jobs": sorted(self.failing_jobs), "images": sorted(self.failing_job_images)})
+        return Response.json(
+            200, {"jobs": sorted(self.failing_jobs), "images": sorted(self.failing_job_images)}
+        )
 
     def _admin_lro_failures(self: ArmEmulator, req: Request) -> Response:
         spec = req.json() or {}
@@ -157,8 +161,12 @@ class AdminMixin:
         spec = req.json() or {}
         kind = spec.get("kind", "managedEnvironments")
         if kind not in ("managedEnvironments", "connectedEnvironments"):
-            raise ArmError(400, "InvalidEnvironmentKind", "kind is managedEnvironments or connectedEnvironments.")
-        return Response.json(201, self.add_environment(spec.get("resourceGroup", self.default_rg), spec["name"], kind))
+            raise ArmError(
+                400, "InvalidEnvironmentKind", "kind is managedEnvironments or connectedEnvironments."
+            )
+        return Response.json(
+            201, self.add_environment(spec.get("resourceGroup", self.default_rg), spec["name"], kind)
+        )
 
     def _admin_state(self: ArmEmulator, req: Request) -> Response:
         self._settle()
@@ -196,4 +204,3 @@ def _rewrite_subscription(body: dict[str, Any], subscription: str) -> dict[str, 
         return node
 
     return walk(body)
-

@@ -53,7 +53,8 @@ class AppsMixin:
             # A connected (Arc) environment is no managed one (test_containerapp_preview_environment_type).
             "managedEnvironmentId": None if connected else env["id"],
             "environmentId": env["id"],
-            "workloadProfileName": props_in.get("workloadProfileName") or (None if connected else "Consumption"),
+            "workloadProfileName": props_in.get("workloadProfileName")
+            or (None if connected else "Consumption"),
             "patchingMode": "Automatic",
             "outboundIpAddresses": None if connected else ["127.0.0.1"],
             "latestRevisionName": "",
@@ -88,7 +89,8 @@ class AppsMixin:
     ) -> dict[str, Any]:
         """The top level ARM adds around `props`: ids, location display name, tags, systemData, identity."""
         rid = self._resource_id(kind, rg, name)
-        created = previous.body["systemData"]["createdAt"] if previous else now()
+        created = (previous.body.get("systemData") or {}).get("createdAt") if previous else None
+        created = created or now()
         body: dict[str, Any] = {
             "id": rid,
             "name": name,
@@ -134,12 +136,31 @@ class AppsMixin:
         settle_now: bool = False,
     ) -> Response:
         def revise(res: Resource, old: dict[str, Any] | None, env: dict[str, Any]) -> None:
-            template_changed = old is None or old["properties"].get("template") != res.body["properties"]["template"]
+            template_changed = (
+                old is None or old["properties"].get("template") != res.body["properties"]["template"]
+            )
             if template_changed or not res.revisions:
                 self._new_revision(res, env["properties"]["defaultDomain"])  # only template changes make one
+            # Follows the ingress even without a new revision (test_containerapp_tcp_ingress: external
+            # -> internal moved it under `.internal.`).
+            props = res.body["properties"]
+            ingress = props["configuration"].get("ingress")
+            internal = "" if ingress is None or ingress.get("external") else "internal."
+            domain = env["properties"]["defaultDomain"]
+            props["latestRevisionFqdn"] = (
+                f"{props['latestRevisionName']}.{internal}{domain}" if ingress else ""
+            )
 
         return self._apply(
-            req, "containerApps", rg, name, envelope, self._app_body, revise, 202 if patch else 201, settle_now
+            req,
+            "containerApps",
+            rg,
+            name,
+            envelope,
+            self._app_body,
+            revise,
+            202 if patch else 201,
+            settle_now,
         )
 
     def _get_app(self: ArmEmulator, req: Request, sub: str, rg: str, name: str) -> Response:

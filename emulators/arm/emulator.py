@@ -153,7 +153,11 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             ("POST", r"/_admin/jobs", lambda r: self._admin_seed(r, "jobs")),
             ("POST", r"/_admin/raw/apps", lambda r: self._admin_raw_seed(r, "containerApps")),
             ("POST", r"/_admin/raw/jobs", lambda r: self._admin_raw_seed(r, "jobs")),
-            ("PATCH", r"/_admin/apps/(?P<name>[^/]+)", lambda r, name: self._admin_drift(r, "containerApps", name)),
+            (
+                "PATCH",
+                r"/_admin/apps/(?P<name>[^/]+)",
+                lambda r, name: self._admin_drift(r, "containerApps", name),
+            ),
             ("PATCH", r"/_admin/jobs/(?P<name>[^/]+)", lambda r, name: self._admin_drift(r, "jobs", name)),
             ("POST", r"/_admin/crashing-images", self._admin_crashing),
             ("POST", r"/_admin/failing-jobs", self._admin_failing_jobs),
@@ -223,12 +227,15 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         return res
 
     def _resource_id(self, kind: str, rg: str, name: str) -> str:
-        return f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/{PROVIDER}/{ID_SEGMENT[kind]}/{name}"
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/{PROVIDER}/{ID_SEGMENT[kind]}/{name}"
+        )
 
     def _event_stream(self, env: dict[str, Any], rg: str, kind: str, name: str) -> str:
         """A job's stream too is under `containerApps/` (test_containerapp_manualjob_crudoperations_e2e)."""
         host = env["properties"]["eventStreamEndpoint"].split("/subscriptions/")[0]
-        return f"{host}/subscriptions/{self.subscription_id}/resourceGroups/{rg}/containerApps/{name}/eventstream"
+        path = f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/containerApps/{name}/eventstream"
+        return host + path
 
     def _page(self, req: Request, items: list[Any], render: Callable[[Any], Any] | None = None) -> Response:
         """One page of `items` (copied through `render` only for the page served) with ARM's nextLink."""
@@ -239,7 +246,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             page = [render(item) for item in page]
         next_link = None
         if start + size < len(items):
-            next_link = f"{req.base_url}{req.path}?api-version={req.query['api-version']}&$skipToken={start + size}"
+            next_link = (
+                f"{req.base_url}{req.path}?api-version={req.query['api-version']}&$skipToken={start + size}"
+            )
         return Response.json(200, {"value": page, "nextLink": next_link})
 
     def _visible(self, res: Resource, req: Request) -> dict[str, Any]:
@@ -257,7 +266,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         env_id = props.get("environmentId") or props.get("managedEnvironmentId")
         if not env_id:
             raise ArmError(
-                400, "InvalidRequestContent", "properties.environmentId is required: the id of the managed environment."
+                400,
+                "InvalidRequestContent",
+                "properties.environmentId is required: the id of the managed environment.",
             )
         m = ENV_ID.fullmatch(env_id)
         env = self.environments.get((m.group(1).lower(), m.group(3).lower())) if m else None
@@ -282,7 +293,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         try:
             body = req.json()
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid JSON: {exc}") from exc
+            raise ArmError(
+                400, "InvalidRequestContent", f"The request content was invalid JSON: {exc}"
+            ) from exc
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
         return body
@@ -307,7 +320,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         if previous is not None and previous.op is not None:
             code = "ContainerAppOperationInProgress" if kind == "containerApps" else "JobOperationInProgress"
             raise ArmError(
-                409, code, f"Cannot modify '{name}' because another operation is in progress. Retry after it completes."
+                409,
+                code,
+                f"Cannot modify '{name}' because another operation is in progress. Retry after it completes.",
             )
         validate_envelope(envelope, name)
         env = self._environment_for(envelope.get("properties") or {})
@@ -318,7 +333,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         old_body = None if previous is None or previous.raw else previous.body
         res.body, res.raw = body, False
         config = (envelope.get("properties") or {}).get("configuration") or {}
-        res.secret_values = shapes.secret_values(config.get("secrets"), previous.secret_values if previous else {})
+        res.secret_values = shapes.secret_values(
+            config.get("secrets"), previous.secret_values if previous else {}
+        )
         if revise is not None:
             revise(res, old_body, env)
         self.resources[key] = res
@@ -340,7 +357,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             return Response.empty(202, self._lro_headers(req, res.op))
         if res.op is not None:
             raise ArmError(
-                409, "ContainerAppOperationInProgress", f"Cannot delete '{name}' because another operation is in progress."
+                409,
+                "ContainerAppOperationInProgress",
+                f"Cannot delete '{name}' because another operation is in progress.",
             )
         op = self._new_operation(req.method, req.path)
         res.op, res.op_kind = op, "delete"
@@ -356,7 +375,8 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             raise ArmError(
                 404,
                 "ResourceNotFound",
-                f"The Resource 'Microsoft.App/managedEnvironments/{name}' under resource group '{rg}' was not found.",
+                f"The Resource 'Microsoft.App/managedEnvironments/{name}' under resource group '{rg}' "
+                "was not found.",
             )
         return Response.json(200, copy.deepcopy(env))
 

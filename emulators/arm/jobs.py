@@ -30,8 +30,9 @@ class JobsMixin:
         props = {
             "provisioningState": "InProgress",
             "environmentId": env["id"],
-            "workloadProfileName": props_in.get("workloadProfileName") or (None if connected else "Consumption"),
-            "configuration": shapes.job_configuration(props_in.get("configuration")),
+            "workloadProfileName": props_in.get("workloadProfileName")
+            or (None if connected else "Consumption"),
+            "configuration": shapes.job_configuration(props_in.get("configuration"), previous is None),
             "template": shapes.job_template(
                 props_in.get("template"), previous is None, timeline.job_ephemeral_blank(self.service_date)
             ),
@@ -130,7 +131,9 @@ class JobsMixin:
         newest_first = [self._public_execution(e) for e in reversed(res.executions)]
         return self._page(req, newest_first)
 
-    def _get_execution(self: ArmEmulator, req: Request, sub: str, rg: str, name: str, execution: str) -> Response:
+    def _get_execution(
+        self: ArmEmulator, req: Request, sub: str, rg: str, name: str, execution: str
+    ) -> Response:
         self._guard(req, sub)
         res = self._find("jobs", rg, name)
         for e in res.executions:

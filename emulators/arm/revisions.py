@@ -36,7 +36,8 @@ class RevisionsMixin:
         if ingress:
             fqdn = f"{rev_name}.{'' if ingress.get('external') else 'internal.'}{domain}"
         revision = {
-            # The revision's id keeps the request path's `containerApps`; the app's own id says `containerapps`.
+            # A revision's id keeps the request path's `containerApps` (the app's own id says
+            # `containerapps`): test_containerapp_ingress_traffic_e2e.
             "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{res.rg}/providers/Microsoft.App"
             f"/containerApps/{res.name}/revisions/{rev_name}",
             "name": rev_name,
@@ -86,7 +87,9 @@ class RevisionsMixin:
             if props["configuration"].get("activeRevisionsMode") == "Single":
                 # Single revision mode: the ready revision takes all traffic, the older ones go inactive.
                 for older in res.revisions[:-1]:
-                    older["properties"].update(active=False, trafficWeight=0, replicas=0, runningState="Stopped")
+                    older["properties"].update(
+                        active=False, trafficWeight=0, replicas=0, runningState="Stopped"
+                    )
                 rp["trafficWeight"] = 100
         props["runningStatus"] = "Running" if props.get("latestReadyRevisionName") else "Progressing"
 
@@ -105,4 +108,6 @@ class RevisionsMixin:
         for revision in res.revisions:
             if revision["name"].lower() == rev.lower():
                 return Response.json(200, self._revision_view(revision, req.query["api-version"]))
-        raise ArmError(404, "ContainerAppRevisionNotFound", f"Revision '{rev}' of app '{name}' was not found.")
+        raise ArmError(
+            404, "ContainerAppRevisionNotFound", f"Revision '{rev}' of app '{name}' was not found."
+        )

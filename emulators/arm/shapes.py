@@ -107,7 +107,10 @@ IDENTITY_TYPES = {
     "userassigned": "UserAssigned",
     "systemassigned,userassigned": "SystemAssigned, UserAssigned",
 }
-UAI_SEGMENT = re.compile(r"/providers/microsoft\.managedidentity/userassignedidentities/", re.IGNORECASE)
+UAI_ID = re.compile(
+    r"^/subscriptions/([^/]+)/resourcegroups/([^/]+)/providers/microsoft\.managedidentity/userassignedidentities/(.+)$",
+    re.IGNORECASE,
+)
 
 
 # -- small rules ---------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ def enum(field: str, value: Any) -> Any:
 
 
 def number(value: Any) -> Any:
-    """"80" -> 80, "1.25" -> 1.25 (test_containerapp_compose_* and ingress_traffic recordings)."""
+    """ "80" -> 80, "1.25" -> 1.25 (test_containerapp_compose_* and ingress_traffic recordings)."""
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?\d*\.\d+", value.strip()):
@@ -131,7 +134,7 @@ def number(value: Any) -> Any:
 
 
 def memory(value: Any) -> Any:
-    """"1.0Gi" -> "1Gi" (test_containerapp_e2e, test_containerapp_update_containers recordings)."""
+    """ "1.0Gi" -> "1Gi" (test_containerapp_e2e, test_containerapp_update_containers recordings)."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(Gi|Mi)\s*", str(value)) if value is not None else None
     if not m:
         return value
@@ -175,10 +178,17 @@ def nonempty(items: Any) -> Any:
 
 
 def canonical_identity_id(rid: str) -> str:
-    """A user-assigned identity id with the provider's casing; the rest as sent
-    (test_containerapp_registry_identity_user: `microsoft.managedidentity/userassignedidentities`
-    comes back `Microsoft.ManagedIdentity/userAssignedIdentities`, `resourcegroups` stays)."""
-    return UAI_SEGMENT.sub("/providers/Microsoft.ManagedIdentity/userAssignedIdentities/", rid)
+    """A user-assigned identity's key as the identity service spells it: `resourcegroups` in lower
+    case, `Microsoft.ManagedIdentity/userAssignedIdentities`, names as sent
+    (test_containerapp_registry_identity_user: `.../microsoft.managedidentity/userassignedidentities/...`
+    comes back `.../Microsoft.ManagedIdentity/userAssignedIdentities/...`;
+    test_containerapp_eventjob_identity_keda: `resourceGroups` comes back `resourcegroups`)."""
+    m = UAI_ID.match(rid)
+    if not m:
+        return rid
+    sub, rg, name = m.groups()
+    provider = "Microsoft.ManagedIdentity/userAssignedIdentities"
+    return f"/subscriptions/{sub}/resourcegroups/{rg}/providers/{provider}/{name}"
 
 
 # -- identity ------------------------------------------------------------------------------------
@@ -240,15 +250,20 @@ def secret_values(items: Any, previous: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def registries_block(items: Any) -> list[dict[str, Any]] | None:
+def registries_block(items: Any, fill: bool = True) -> list[dict[str, Any]] | None:
     """Every registry has server, username, passwordSecretRef and identity, "" when unused
     (test_container_acr: username/password registry -> `identity: ""`;
-    test_containerapp_registry_identity_user: identity registry -> `username: ""`)."""
+    test_containerapp_registry_identity_user: identity registry -> `username: ""`). A job update
+    leaves the unused ones out instead (test_containerappjob_identity_registry_env_msi)."""
     if items is None:
         return None
+    if not fill:
+        return [drop_nulls(r) for r in items]
     out = []
     for r in items:
-        entry = {k: r.get(k) if r.get(k) is not None else "" for k in ("server", "username", "passwordSecretRef")}
+        entry = {
+            k: r.get(k) if r.get(k) is not None else "" for k in ("server", "username", "passwordSecretRef")
+        }
         entry["identity"] = r.get("identity") or ""
         out.append(entry | {k: v for k, v in drop_nulls(r).items() if k not in entry})
     return out
@@ -264,32 +279,48 @@ def ingress_block(ingress: Any, name: str, domain: str) -> dict[str, Any] | None
     out["exposedPort"] = number(out["exposedPort"]) or 0
     out["transport"] = enum("transport", out["transport"] or "Auto")
     out["allowInsecure"] = bool(out["allowInsecure"])
-    traffic = [drop_nulls(t) for t in out["traffic"] or []]
+    # `latestRevision: false` is left out (test_containerapp_ingress_traffic_e2e).
+    traffic = [{k: v for k, v in drop_nulls(t).items() if v is not False} for t in out["traffic"] or []]
     for t in traffic:
         if "weight" in t:
             t["weight"] = number(t["weight"])
     out["traffic"] = traffic or [{"weight": 100, "latestRevision": True}]
     if out["customDomains"] is not None:
-        out["customDomains"] = [
-            drop_nulls(d) | ({"bindingType": enum("bindingType", d["bindingType"])} if d.get("bindingType") else {})
+        # Sorted by host name; none left is null (test_containerapp_custom_domains_e2e).
+        domains = [
+            drop_nulls(d)
+            | ({"bindingType": enum("bindingType", d["bindingType"])} if d.get("bindingType") else {})
             for d in out["customDomains"]
         ]
+        out["customDomains"] = nonempty(sorted(domains, key=lambda d: str(d.get("name"))))
     if out["ipSecurityRestrictions"] is not None:
-        out["ipSecurityRestrictions"] = [
-            drop_nulls(r) | ({"action": enum("action", r["action"])} if r.get("action") else {})
-            for r in out["ipSecurityRestrictions"]
-        ]
+        # None left is null (test_containerapp_ip_restrictions_deny).
+        out["ipSecurityRestrictions"] = nonempty(
+            [
+                drop_nulls(r) | ({"action": enum("action", r["action"])} if r.get("action") else {})
+                for r in out["ipSecurityRestrictions"]
+            ]
+        )
     if isinstance(out["corsPolicy"], dict):
-        out["corsPolicy"] = drop_nulls(out["corsPolicy"])
-        if "maxAge" in out["corsPolicy"]:
+        # Empty lists come back null (test_containerapp_cors_policy: `exposeHeaders: []`).
+        out["corsPolicy"] = {
+            k: nonempty(v) if isinstance(v, list) else v for k, v in out["corsPolicy"].items()
+        }
+        if out["corsPolicy"].get("maxAge") is not None:
             out["corsPolicy"]["maxAge"] = number(out["corsPolicy"]["maxAge"])
     out["clientCertificateMode"] = enum("clientCertificateMode", out["clientCertificateMode"])
     if isinstance(out["stickySessions"], dict):
         out["stickySessions"] = {"affinity": enum("affinity", out["stickySessions"].get("affinity"))}
     if out["additionalPortMappings"] is not None:
+        # Unlike the main port, an extra one without exposedPort reads back null
+        # (test_containerapp_preview_create_with_yaml).
         out["additionalPortMappings"] = [
-            {"external": bool(m.get("external")), "targetPort": number(m.get("targetPort"))}
-            | {"exposedPort": number(m.get("exposedPort")) or 0}
+            {
+                "external": bool(m.get("external")),
+                "targetPort": number(m.get("targetPort")),
+                "exposedPort": None,
+            }
+            | {k: number(v) for k, v in drop_nulls(m).items() if k in ("targetPort", "exposedPort")}
             for m in out["additionalPortMappings"]
         ]
     return out
@@ -314,7 +345,8 @@ def app_configuration(config: Any, default_max_inactive: bool, name: str, domain
 
 
 def prune_empty(obj: Any) -> Any:
-    """`{"logging": {"loggerSettings": []}}` comes back `{"logging": {}}` (test_containerapp_runtime_java_update)."""
+    """`{"logging": {"loggerSettings": []}}` comes back `{"logging": {}}`
+    (test_containerapp_runtime_java_update)."""
     if isinstance(obj, dict):
         return {k: prune_empty(v) for k, v in obj.items() if v is not None and v != []}
     return obj
@@ -324,11 +356,18 @@ def prune_empty(obj: Any) -> Any:
 def container(c: dict[str, Any], kind: str, create: bool, blank_job_storage: bool = False) -> dict[str, Any]:
     out = drop_nulls(c)
     out.pop("imageType", None)
-    shaped: dict[str, Any] = {"image": out.pop("image", None), "imageType": "ContainerImage", "name": out.pop("name", None)}
+    shaped: dict[str, Any] = {
+        "image": out.pop("image", None),
+        "imageType": "ContainerImage",
+        "name": out.pop("name", None),
+    }
     shaped.update(out)
     res = drop_nulls(shaped.get("resources") or {})
     cpu = number(res.get("cpu", 0.5))
-    resources: dict[str, Any] = {"cpu": float(cpu) if isinstance(cpu, int) else cpu, "memory": memory(res.get("memory", "1Gi"))}
+    resources: dict[str, Any] = {
+        "cpu": float(cpu) if isinstance(cpu, int) else cpu,
+        "memory": memory(res.get("memory", "1Gi")),
+    }
     if kind == "containerApps" or not blank_job_storage:
         resources["ephemeralStorage"] = ephemeral_storage(cpu)
     elif create:
@@ -337,20 +376,37 @@ def container(c: dict[str, Any], kind: str, create: bool, blank_job_storage: boo
         resources["ephemeralStorage"] = ""
     resources.update({k: v for k, v in res.items() if k not in ("cpu", "memory", "ephemeralStorage")})
     shaped["resources"] = resources
-    for key in ("env", "volumeMounts", "probes"):
+    for key in ("command", "args", "env", "volumeMounts", "probes"):
         if isinstance(shaped.get(key), list):
             shaped[key] = [drop_nulls(item) for item in shaped[key]]
+            if not shaped[key]:
+                del shaped[key]  # `env: []` reads back absent (test_containerapp_update_containers)
     return shaped
 
 
 def scale_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """A container app's scale rule: null keys dropped; `custom: {type: http|tcp}` comes back as
-    `http`/`tcp` (the request shape the CLI sends for built-in rules)."""
+    """A container app's scale rule: null keys and empty `auth` dropped
+    (test_containerapp_create_with_yaml, test_containerapp_identity_keda); `custom: {type: http|tcp}`
+    comes back as `http`/`tcp`, and `custom: {type: azure-queue}` as the typed `azureQueue` rule
+    with a numeric queueLength (test_containerapp_identity_keda)."""
     out = {k: drop_nulls(v) if isinstance(v, dict) else v for k, v in drop_nulls(rule).items()}
+    for kind in ("custom", "http", "tcp", "azureQueue"):
+        if isinstance(out.get(kind), dict) and not out[kind].get("auth"):
+            out[kind].pop("auth", None)
     custom = out.get("custom")
     if isinstance(custom, dict) and custom.get("type") in ("http", "tcp"):
         kind = out.pop("custom").pop("type")
         out[kind] = custom
+    elif isinstance(custom, dict) and custom.get("type") == "azure-queue":
+        meta = custom.get("metadata") or {}
+        queue = {
+            "accountName": meta.get("accountName"),
+            "queueName": meta.get("queueName"),
+            "queueLength": number(meta.get("queueLength")),
+        }
+        queue |= {k: custom[k] for k in ("auth", "identity") if custom.get(k)}
+        del out["custom"]
+        out["azureQueue"] = queue
     return out
 
 
@@ -375,15 +431,16 @@ def app_template(template: Any, kind: str = "containerApps", create: bool = True
 
 
 # -- jobs ----------------------------------------------------------------------------------------
-def job_scale_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """An event job's rule: null keys dropped, `auth: []` dropped (test_containerapp_eventjob_identity_keda)."""
+def job_scale_rule(rule: dict[str, Any], create: bool) -> dict[str, Any]:
+    """An event job's rule: null keys dropped; `auth: []` dropped on create but kept by an update
+    (test_containerapp_eventjob_identity_keda: the PUT's rule lost it, the PATCHes' rules kept it)."""
     out = drop_nulls(rule)
-    if not out.get("auth"):
+    if create and not out.get("auth"):
         out.pop("auth", None)
     return out
 
 
-def job_configuration(config: Any) -> dict[str, Any]:
+def job_configuration(config: Any, create: bool) -> dict[str, Any]:
     out = with_keys(config, JOB_CONFIGURATION_KEYS)
     trigger = enum("triggerType", out["triggerType"])
     if trigger not in ("Manual", "Schedule", "Event"):
@@ -398,7 +455,7 @@ def job_configuration(config: Any) -> dict[str, Any]:
     out["replicaTimeout"] = number(out["replicaTimeout"])
     out["replicaRetryLimit"] = number(out["replicaRetryLimit"]) if out["replicaRetryLimit"] is not None else 0
     out["secrets"] = secrets_block(out["secrets"])
-    out["registries"] = registries_block(out["registries"])
+    out["registries"] = registries_block(out["registries"], fill=create)
     out["identitySettings"] = [drop_nulls(s) for s in out["identitySettings"] or []]
     for k in ("manualTriggerConfig", "scheduleTriggerConfig", "eventTriggerConfig"):
         if not k.lower().startswith(trigger.lower()):
@@ -418,8 +475,10 @@ def job_configuration(config: Any) -> dict[str, Any]:
         out["scheduleTriggerConfig"] = {"replicaCompletionCount": 1, "parallelism": 1} | stc
     else:
         etc = {"replicaCompletionCount": 1, "parallelism": 1} | drop_nulls(out["eventTriggerConfig"] or {})
-        scale = {"minExecutions": 0, "maxExecutions": 100, "pollingInterval": 30} | drop_nulls(etc.get("scale") or {})
-        scale["rules"] = [job_scale_rule(r) for r in scale.get("rules") or []]
+        scale = {"minExecutions": 0, "maxExecutions": 100, "pollingInterval": 30} | drop_nulls(
+            etc.get("scale") or {}
+        )
+        scale["rules"] = [job_scale_rule(r, create) for r in scale.get("rules") or []]
         etc["scale"] = scale
         out["eventTriggerConfig"] = etc
     return out

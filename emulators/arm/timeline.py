@@ -25,6 +25,16 @@ IDENTITY_SETTINGS = "2024-05-01"
 # (test_containerapp_eventjob_defaults_e2e 2024-04-23 ... test_containerappjob_identity_registry_
 # env_msi 2024-09-11), then sized by cpu again (test_containerapp_job_custom_executionstest_e2e
 # 2024-09-19).
+# containers[].imageType at 2024-02-02-preview: last without test_containerappjob_preview_environment_
+# type 2024-02-04, first with test_containerapp_env_certificate_e2e 2024-04-22.
+IMAGE_TYPE = "2024-04-01"
+# properties.patchingMode at 2024-02-02-preview reached the canary regions first: "North Central US
+# (Stage)" and "Central US EUAP" show it on 2024-04-22/23 (test_containerapp_compose_*,
+# test_containerapp_patch_list_*), East US and North Europe not yet on those days
+# (test_containerapp_env_certificate_e2e, test_containerapp_create_enable_dedicated_gpu), everywhere
+# by 2024-05-06 (test_containerapp_identity_user, East US).
+PATCHING_MODE_CANARY = "2024-04-01"
+PATCHING_MODE = "2024-05-01"
 JOB_EPHEMERAL_BLANK_FROM = "2024-03-01"
 JOB_EPHEMERAL_BLANK_UNTIL = "2024-09-15"
 
@@ -38,6 +48,11 @@ def check(date: str | None) -> str | None:
 def since(date: str | None, change: str) -> bool:
     """Whether the service as of `date` (None: now) has `change`."""
     return date is None or date >= change
+
+
+def patching_mode(date: str | None, location: str) -> bool:
+    canary = "(stage)" in location.lower() or "euap" in location.lower()
+    return since(date, PATCHING_MODE_CANARY if canary else PATCHING_MODE)
 
 
 def job_ephemeral_blank(date: str | None) -> bool:

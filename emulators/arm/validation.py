@@ -55,6 +55,21 @@ def validate_envelope(envelope: dict[str, Any], name: str) -> None:
             raise ArmError(400, "ContainerAppInvalidTemplate", "Each container needs a name and an image.")
     if props.get("workloadProfileName") in (None, "Consumption"):
         validate_totals(containers)
+    validate_secret_refs(props.get("configuration") or {})
+
+
+def validate_secret_refs(config: dict[str, Any]) -> None:
+    """A registry's passwordSecretRef must name a secret of the app (test_container_acr: a PUT
+    without the registry's secret answered this 400)."""
+    names = {s.get("name") for s in config.get("secrets") or [] if isinstance(s, dict)}
+    for r in config.get("registries") or []:
+        ref = r.get("passwordSecretRef") if isinstance(r, dict) else None
+        if ref and ref not in names:
+            raise ArmError(
+                400,
+                "ContainerAppRegistriesPasswordSecretRefNotFound",
+                f"PasswordSecretRef '{ref}' defined for registry server '{r.get('server')}' not found.",
+            )
 
 
 def validate_totals(containers: list[dict[str, Any]]) -> None:

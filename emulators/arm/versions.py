@@ -57,14 +57,24 @@ def _drop(node: Any, parts: list[str]) -> None:
         _drop(node.get(head), rest)
 
 
-def render(kind: str, body: dict[str, Any], api_version: str, service_date: str | None = None) -> dict[str, Any]:
+def render(
+    kind: str, body: dict[str, Any], api_version: str, service_date: str | None = None
+) -> dict[str, Any]:
     """`body` (a copy the caller owns) as `api_version` shows it, from the service as of
     `service_date` (None: now; see timeline.py)."""
     props = body.get("properties")
     if isinstance(props, dict):
+        if not timeline.patching_mode(service_date, str(body.get("location", ""))):
+            props.pop("patchingMode", None)
+        if not timeline.since(service_date, timeline.IMAGE_TYPE):
+            for part in ("containers", "initContainers"):
+                for c in (props.get("template") or {}).get(part) or []:
+                    c.pop("imageType", None)
         if not timeline.since(service_date, timeline.DELEGATED_IDENTITIES):
             props.pop("delegatedIdentities", None)
-        if not timeline.since(service_date, timeline.IDENTITY_SETTINGS) and isinstance(props.get("configuration"), dict):
+        if not timeline.since(service_date, timeline.IDENTITY_SETTINGS) and isinstance(
+            props.get("configuration"), dict
+        ):
             props["configuration"].pop("identitySettings", None)
     fields = {"containerApps": APP_FIELDS, "jobs": JOB_FIELDS, "revisions": REVISION_FIELDS}[kind]
     if api_version in ALL_RECORDED:
