@@ -68,6 +68,12 @@ class AdminMixin:
         for k in ("environmentId", "managedEnvironmentId"):
             if props.get(k):
                 props[k] = env["id"]
+        if isinstance(props.get("eventStreamEndpoint"), str):
+            props["eventStreamEndpoint"] = re.sub(
+                r"/resourceGroups/[^/]+/containerApps/[^/]+/",
+                f"/resourceGroups/{rg}/containerApps/{name}/",
+                props["eventStreamEndpoint"],
+            )
         body = _rewrite_subscription(body, self.subscription_id)
         key = self._key(kind, rg, name)
         previous = self.resources.get(key)
@@ -102,8 +108,8 @@ class AdminMixin:
                         "replicas": 1 if ready else 0,
                         "trafficWeight": 100 if rev_name == names[-1] else 0,
                         "healthState": "Healthy" if ready else "None",
-                        "provisioningState": "Provisioned" if ready else "Provisioning",
-                        "runningState": "Running" if ready else "Processing",
+                        "provisioningState": "Provisioned",
+                        "runningState": "Running" if ready else "Activating",
                     },
                 }
             )

@@ -330,7 +330,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             rg, name = previous.rg, previous.name
         body = build(rg, name, envelope, previous, env)
         res = previous or Resource(kind, rg, name, body)
-        old_body = None if previous is None or previous.raw else previous.body
+        old_body = previous.body if previous else None
         res.body, res.raw = body, False
         config = (envelope.get("properties") or {}).get("configuration") or {}
         res.secret_values = shapes.secret_values(

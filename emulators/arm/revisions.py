@@ -62,8 +62,8 @@ class RevisionsMixin:
     def _finish_revision(self: ArmEmulator, res: Resource) -> None:
         props = res.body["properties"]
         latest = res.revisions[-1] if res.revisions else None
-        if latest is None:
-            return
+        if latest is None or latest["properties"]["provisioningState"] != "Provisioning":
+            return  # no revision of this write to finish (settled ones keep their state)
         rp = latest["properties"]
         images = {c.get("image") for c in rp["template"].get("containers", [])}
         if images & self.crashing_images:
