@@ -14,23 +14,6 @@ from emulators.httpbase import Request, Response
 if TYPE_CHECKING:
     from emulators.arm.emulator import ArmEmulator
 
-APP_PROPERTY_ORDER = (
-    "provisioningState",
-    "runningStatus",
-    "managedEnvironmentId",
-    "environmentId",
-    "workloadProfileName",
-    "patchingMode",
-    "outboundIpAddresses",
-    "latestRevisionName",
-    "latestReadyRevisionName",
-    "latestRevisionFqdn",
-    "customDomainVerificationId",
-    "configuration",
-    "template",
-    "eventStreamEndpoint",
-    "delegatedIdentities",
-)
 STATUS_FIELDS = ("latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn", "runningStatus")
 
 

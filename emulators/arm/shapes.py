@@ -21,7 +21,6 @@ Rules in short:
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -494,7 +493,3 @@ def job_template(template: Any, create: bool, blank_storage: bool) -> dict[str, 
     if out["volumes"] is not None:
         out["volumes"] = nonempty([drop_nulls(v) for v in out["volumes"]])
     return out
-
-
-def deep(obj: Any) -> Any:
-    return copy.deepcopy(obj)
