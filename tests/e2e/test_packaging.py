@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -21,8 +22,10 @@ from tests.conftest import REPO_ROOT
 PACKAGE_SCRIPT = REPO_ROOT / "infra" / "package.py"
 
 
-def _run(cmd: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def _run(
+    cmd: list[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, f"{' '.join(cmd)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -53,7 +56,10 @@ def test_wheel_installs_into_a_clean_venv_and_synos_runs(dists: Path, tmp_path: 
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
     lock = REPO_ROOT / "requirements.txt"
-    _run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], cwd=tmp_path, timeout=300)
+    # The package index is no stand-in: without the session stack's REQUESTS_CA_BUNDLE (its
+    # self-signed CA, set for every test once the stack runs), pip trusts what it trusts for users.
+    index_env = {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
+    _run([*pip, "--require-hashes", "--no-deps", "-r", str(lock)], cwd=tmp_path, timeout=300, env=index_env)
     _run([*pip, "--no-deps", str(wheel)], cwd=tmp_path)
     _run([sys.executable, "-m", "pip", "--python", str(python), "check"], cwd=tmp_path)  # the lock covers it
     # Run from tmp_path, not the repository, so nothing but the installed wheel provides synoscd.

@@ -117,11 +117,19 @@ def test_create_fills_server_defaults_and_read_only_fields(
     assert p.latest_revision_name.startswith("web--")
     assert p.latest_ready_revision_name == p.latest_revision_name
     assert p.configuration.active_revisions_mode == "Single"
-    assert p.configuration.ingress.transport == "auto"
+    # Live ARM's casing, not the request's (test_containerapp_registry_identity_user: "auto" -> "Auto").
+    assert p.configuration.ingress.transport == "Auto"
     assert p.configuration.ingress.allow_insecure is False
+    assert p.configuration.ingress.exposed_port == 0
     assert p.configuration.ingress.fqdn.startswith("web.")
     assert [t.as_dict() for t in p.configuration.ingress.traffic] == [{"latestRevision": True, "weight": 100}]
-    assert p.template.containers[0].probes, "ACA adds TCP probes when ingress is on and none are given"
+    # No probes and no sticky sessions are invented: every recorded app with ingress and no probes
+    # reads back without probes and with `stickySessions: null` (e.g. test_containerapp_anonymous_registry).
+    assert p.template.containers[0].probes is None
+    assert p.configuration.ingress.sticky_sessions is None
+    assert p.template.containers[0].resources.ephemeral_storage == "1Gi"  # sized by ACA from 0.25 cpu
+    assert app.identity.type == "None", "ARM answers identity {type: None} when none was asked"
+    assert p.configuration.max_inactive_revisions == 100
     assert p.outbound_ip_addresses and app.system_data.created_at is not None
     assert app.tags == {"synoscd-managed": "true"}
     posts = arm_calls(arm, "PUT", "/containerApps/web")
@@ -130,7 +138,7 @@ def test_create_fills_server_defaults_and_read_only_fields(
     assert polls, "the SDK polled the Azure-AsyncOperation URL"
 
 
-def test_revision_only_on_template_change_and_unchanged_put_is_200(
+def test_revision_only_on_template_change_and_every_put_is_201(
     client: ContainerAppsAPIClient, arm: LaunchedStack
 ) -> None:
     first = client.container_apps.begin_create_or_update(rg(arm), "api", app_envelope(arm)).result()
@@ -145,7 +153,9 @@ def test_revision_only_on_template_change_and_unchanged_put_is_200(
         rg(arm), "api", app_envelope(arm, image="nginx:1.26")
     ).result()
     assert rolled.properties.latest_revision_name != rev1
-    assert [c["status"] for c in arm_calls(arm, "PUT", "/containerApps/api")] == [201, 200, 201, 201]
+    # ACA answers 201 to every PUT, updates included (all 153 recorded PUTs, e.g. the identity
+    # updates of test_containerapp_identity_user); an unchanged one only makes no revision.
+    assert [c["status"] for c in arm_calls(arm, "PUT", "/containerApps/api")] == [201, 201, 201, 201]
     revisions = list(client.container_apps_revisions.list_revisions(rg(arm), "api"))
     assert [r.name for r in revisions] == [rev1, rolled.properties.latest_revision_name]
     latest = client.container_apps_revisions.get_revision(
@@ -402,10 +412,13 @@ def test_every_example_response_deserialises_through_the_sdk(path: Path) -> None
 
 
 # Fields the real service adds that the trimmed examples leave out (platform facts: read-only fields
-# and server defaults). The stand-in may add these and nothing else.
+# and server defaults; `identity: {type: None}`, `patchingMode` and `delegatedIdentities` are in every
+# recent recorded GET, tests/fixtures/aca-recordings). The stand-in may add these and nothing else.
 DOCUMENTED_EXTRAS = {
-    "top": {"systemData", "tags"},
+    "top": {"systemData", "tags", "identity"},
     "properties": {
+        "patchingMode",
+        "delegatedIdentities",
         "environmentId",
         "latestRevisionName",
         "latestReadyRevisionName",
