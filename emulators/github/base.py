@@ -96,9 +96,11 @@ class GitHubBase(Emulator):
         limited = self._secondary_limited()
         if limited is not None:
             return limited
+        # App (JWT) endpoints answer without rate-limit headers, as recorded at github.com.
+        rated = auth != "jwt"
         credential, failure = self._authenticate(req, auth)
         if failure is not None:
-            return self._decorate(failure)
+            return self._decorate(failure, rated)
         if counted and self._rate.remaining <= 0:
             return self._decorate(
                 gh_error(403, f"API rate limit exceeded for installation ID {self.installation_id}.")
@@ -109,14 +111,20 @@ class GitHubBase(Emulator):
             resp = err.response
         if req.method in ("GET", "HEAD") and resp.status == 200:
             etag = resp.headers.setdefault("ETag", etag_for(credential, resp.body))
+            resp.headers.setdefault("Cache-Control", "private, max-age=60, s-maxage=60")
             if etag_matches(req.header("If-None-Match"), etag):
-                return self._decorate(Response.empty(304, {"ETag": etag}))  # free: not counted
+                # Free (not counted), yet with the rate-limit headers of the moment, as GitHub does.
+                headers = {"ETag": etag, "Cache-Control": resp.headers["Cache-Control"]}
+                return self._decorate(Response.empty(304, headers), rated)
+        elif resp.status in (200, 201) and resp.body:
+            resp.headers.setdefault("ETag", etag_for(credential, resp.body, weak=False))
         if counted:
             self._rate.remaining = max(0, self._rate.remaining - 1)
-        return self._decorate(resp)
+        return self._decorate(resp, rated)
 
-    def _decorate(self, resp: Response) -> Response:
-        resp.headers.update(self._rate.headers())
+    def _decorate(self, resp: Response, rated: bool = True) -> Response:
+        if rated:
+            resp.headers.update(self._rate.headers())
         resp.headers.setdefault("X-GitHub-Media-Type", "github.v3; format=json")
         resp.headers.setdefault("X-GitHub-Api-Version-Selected", "2022-11-28")
         resp.headers.setdefault("X-GitHub-Request-Id", uuid.uuid4().hex[:20].upper())

@@ -62,9 +62,11 @@ def b64_lines(data: bytes) -> str:
     return "".join(text[i : i + 60] + "\n" for i in range(0, len(text), 60))
 
 
-def etag_for(credential: str, body: bytes) -> str:
-    # GitHub's ETags differ per token (Vary: Authorization), so the credential is part of the hash.
-    return '"' + hashlib.sha256(credential.encode("utf-8") + b"\0" + body).hexdigest() + '"'
+def etag_for(credential: str, body: bytes, weak: bool = True) -> str:
+    """GitHub answers reads with weak ETags (`W/"..."`) and creations with strong ones. They differ per
+    token (Vary: Authorization), so the credential is part of the hash."""
+    digest = '"' + hashlib.sha256(credential.encode("utf-8") + b"\0" + body).hexdigest() + '"'
+    return "W/" + digest if weak else digest
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

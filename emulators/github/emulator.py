@@ -76,6 +76,7 @@ class GitHubEmulator(
         return [
             self.repo_admin_routes,
             self.auth_admin_routes,
+            self.tree_admin_routes,
             self.ratelimit_admin_routes,
             self.webhook_admin_routes,
         ]

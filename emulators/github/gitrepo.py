@@ -14,6 +14,7 @@ from emulators.github.common import EMPTY_TREE, SHA_RE, gh_error, iso_utc, not_f
 from emulators.httpbase import HttpError
 
 BLOB_CACHE_BYTES = 256 * 1024 * 1024
+ADMIN_NAME, ADMIN_EMAIL = "SynosCD Test", "test@synoscd.invalid"  # for admin commits without an identity
 
 
 def _git_env() -> dict[str, str]:
@@ -379,7 +380,13 @@ def commit_files(path: Path, files: dict[str, Any], message: str) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(str(text), encoding="utf-8")
     run_git(path, "add", "-A")
-    run_git(path, "commit", "-q", "--allow-empty", "--no-verify", "-m", message)
+    # The stand-in runs git without user or system config: a work tree made elsewhere (the launcher's
+    # default repository) may have no identity of its own, and git would refuse to commit.
+    identity = []
+    for key, default in (("user.name", ADMIN_NAME), ("user.email", ADMIN_EMAIL)):
+        if not run_git(path, "config", "--get", key, check=False).stdout.strip():
+            identity += ["-c", f"{key}={default}"]
+    run_git(path, *identity, "commit", "-q", "--allow-empty", "--no-verify", "-m", message)
     return run_git(path, "rev-parse", "HEAD").stdout.decode().strip()
 
 

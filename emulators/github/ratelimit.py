@@ -19,7 +19,7 @@ class RateState:
     reset_at: int
     secondary: bool = False
     secondary_status: int = 403
-    retry_after: int = 60
+    retry_after: int | None = 60  # None: a secondary limit answered without Retry-After
     secondary_count: int | None = None
 
     def roll(self, now: float) -> None:
@@ -72,7 +72,8 @@ class RateLimits:
             if rate.secondary_count <= 0:
                 rate.secondary, rate.secondary_count = False, None
         resp = gh_error(rate.secondary_status, MSG_SECONDARY.format(rid=uuid.uuid4().hex[:16].upper()))
-        resp.headers["retry-after"] = str(rate.retry_after)
+        if rate.retry_after is not None:  # GitHub sends Retry-After only sometimes
+            resp.headers["retry-after"] = str(rate.retry_after)
         return self._decorate(resp)
 
     def _get_rate_limit(self, req: Request) -> Response:
@@ -110,7 +111,7 @@ class RateLimits:
         if "secondary_status" in spec:
             rate.secondary_status = 429 if int(spec["secondary_status"]) == 429 else 403
         if "retry_after" in spec:
-            rate.retry_after = max(0, int(spec["retry_after"]))
+            rate.retry_after = None if spec["retry_after"] is None else max(0, int(spec["retry_after"]))
         if spec.get("secondary_count") is not None:
             rate.secondary_count = int(spec["secondary_count"])
         return Response.json(200, asdict(rate))

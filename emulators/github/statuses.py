@@ -21,6 +21,10 @@ from emulators.github.gitrepo import GitRepo
 from emulators.httpbase import Request, Response
 
 
+STATUSES_PER_CONTEXT = 1000  # GitHub's limit per sha and context in a repository
+MSG_STATUS_LIMIT = "This SHA and context has reached the maximum number of statuses."
+
+
 class Statuses:
     """Mixin: the commit-status family."""
 
@@ -47,6 +51,11 @@ class Statuses:
         problem = _status_problem(body)
         if problem is not None:
             return problem
+        context = body.get("context") or "default"
+        key = (r.full_name.lower(), sha)
+        if sum(1 for s in self._statuses.get(key, ()) if s["context"] == context) >= STATUSES_PER_CONTEXT:
+            error = {"resource": "Status", "code": "custom", "message": MSG_STATUS_LIMIT}
+            return gh_error(422, "Validation Failed", errors=[error])
         self._status_ids += 1
         now = iso_utc(time.time())
         status = {
@@ -54,12 +63,15 @@ class Statuses:
             "state": body["state"],
             "description": body.get("description"),
             "target_url": body.get("target_url"),
-            "context": body.get("context") or "default",
+            "context": context,
             "created_at": now,
             "updated_at": now,
         }
-        self._statuses.setdefault((r.full_name.lower(), sha), []).insert(0, status)  # newest first
-        return Response.json(201, self._status_json(Urls(req.base_url, r.owner, r.name), sha, status))
+        self._statuses.setdefault(key, []).insert(0, status)  # newest first
+        u = Urls(req.base_url, r.owner, r.name)
+        # The created status's own address, as recorded at github.com.
+        location = {"Location": f"{u.api}/statuses/{status['id']}"}
+        return Response.json(201, self._status_json(u, sha, status), location)
 
     def _status_json(self, u: Urls, sha: str, status: dict[str, Any]) -> dict[str, Any]:
         return {
