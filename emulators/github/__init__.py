@@ -1,4 +1,6 @@
-"""A GitHub REST API stand-in backed by real local git repositories.
+"""A GitHub REST API stand-in backed by real local git repositories, one module per resource family
+(see emulator.py for how to add one), checked against recorded github.com answers by
+tests/integration/test_github_conformance.py.
 
 `repos_root/<owner>/<name>` is an ordinary git work tree; the stand-in serves what is committed there
 (read with `git` subprocesses, cached by object sha because objects never change) in the shapes
@@ -11,10 +13,14 @@ Admin API (in addition to the base's reset/calls/faults/latency):
                                           "message"?} -> 201 {"path", "full_name", "default_branch", "head"}
   POST /_admin/repos/{owner}/{name}/commits
                                          {"files": {path: text | null (delete)}, "message"?} -> 201 {"sha"}
+  PUT  /_admin/repos/{owner}/{name}/branches/{branch}
+                                         {"sha"} -> {"branch", "sha"}   (a force-push: any commit)
+  PUT  /_admin/trees                     {"max_entries": n | null} -> recursive and plain tree answers
+                                         with more entries come back `truncated: true` (GitHub: 100,000)
   POST /_admin/tokens/expire             {"token"?} -> {"expired": n}   (all installation tokens by default)
   GET  /_admin/ratelimit                 -> the rate-limit state
   PUT  /_admin/ratelimit                 {"remaining"?, "limit"?, "reset_in"?, "secondary"?: bool,
-                                          "secondary_status"?: 403|429, "retry_after"?: s,
+                                          "secondary_status"?: 403|429, "retry_after"?: s | null (none),
                                           "secondary_count"?: n} -> the rate-limit state
   POST /_admin/webhooks/deliver          {"url", "secret"?, "event": "push"|"ping", "owner"?, "name"?,
                                           "ref"?, "before"?, "after"?, "delivery_id"?, "hook_id"?,

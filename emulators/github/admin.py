@@ -1,4 +1,4 @@
-"""The admin API for repositories: create one, commit files to one."""
+"""The admin API for repositories: create one, commit files to one, move a branch (a force-push)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,24 @@ class RepoAdmin:
         return [
             ("POST", r"/_admin/repos", self._admin_create_repo),
             ("POST", r"/_admin/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)/commits", self._admin_commit),
+            (
+                "PUT",
+                r"/_admin/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)/branches/(?P<branch>.+)",
+                self._admin_move,
+            ),
         ]
+
+    def _admin_move(self, req: Request, owner: str, name: str, branch: str) -> Response:
+        """Point `branch` at any commit of the repository, as a force-push does."""
+        repo = self._repo(owner, name)
+        sha = repo.resolve(str(json_body(req).get("sha") or ""))
+        if sha is None or not safe_ref(branch):
+            return gh_error(400, "sha must name a commit of the repository and the branch a valid name")
+        if branch == repo.default_branch():  # the checked-out branch: the work tree follows it
+            run_git(repo.path, "reset", "-q", "--hard", sha)
+        else:
+            run_git(repo.path, "update-ref", f"refs/heads/{branch}", sha)
+        return Response.json(200, {"branch": branch, "sha": sha})
 
     def _admin_create_repo(self, req: Request) -> Response:
         spec = json_body(req)

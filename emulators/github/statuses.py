@@ -20,7 +20,6 @@ from emulators.github.common import (
 from emulators.github.gitrepo import GitRepo
 from emulators.httpbase import Request, Response
 
-
 STATUSES_PER_CONTEXT = 1000  # GitHub's limit per sha and context in a repository
 MSG_STATUS_LIMIT = "This SHA and context has reached the maximum number of statuses."
 

@@ -45,6 +45,8 @@ GITHUB_TREE_LIMIT = "100,000 entries or 7 MB"  # what GitHub lists in one recurs
 # Waits between reads of a pushed commit GitHub does not serve yet (replication lags the webhook).
 PUSHED_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 TOKEN_RENEW_BEFORE = timedelta(seconds=60)
+# How long after applying a pushed commit a branch ref naming an older one is taken for GitHub's lag.
+REF_LAG_GRACE_SECONDS = 120.0
 log = logging.getLogger(__name__)
 
 
@@ -203,6 +205,7 @@ class GitHubSource:
         self.pushed_retry_delays = pushed_retry_delays
         self._ref_etag: str | None = None
         self._ref_sha: str | None = None
+        self._last_pushed: tuple[str, float] | None = None  # (commit, monotonic time) of the last push
         self._listing: _Listing | None = None  # the last commit listed from GitHub (trusted)
         self._manifests: dict[str, str] = {}  # path -> blob sha at self._listing.commit
         self._stored: PersistedIndex | None = None  # from the table: a hint for diffs, never the tree
@@ -342,8 +345,19 @@ class GitHubSource:
     def snapshot(self, at: str | None = None) -> Snapshot:
         """The manifests at `at` (a pushed commit, read directly: immutable) or at the branch head."""
         self._load_store()
-        target = self._pushed(at) if at else self.head()
         notes: tuple[str, ...] = ()
+        if at:
+            target = self._pushed(at)
+            self._last_pushed = (target, time.monotonic())
+        else:
+            target = self.head()
+            if self._ref_lags(target):
+                assert self._head is not None
+                notes = (
+                    f"the branch ref still names {target[:12]}, older than the pushed {self._head[:12]} "
+                    "(GitHub's ref API lags pushes): kept the pushed commit",
+                )
+                target = self._head
         changed: frozenset[str] | None = frozenset()
         moved = target != self._head
         if moved:
@@ -376,14 +390,29 @@ class GitHubSource:
         old = self._by_revision.get(revision)
         return None if old is None or self._head is None else diff_paths(old, self._manifests)
 
+    def _ref_lags(self, ref: str) -> bool:
+        """True when the ref names an older commit than a push applied moments ago: GitHub's ref API
+        lags the webhook, and reading it must not undo the push. A real push back to an older commit
+        comes with its own webhook (its `after`), and after the grace period the ref is believed."""
+        pushed = self._last_pushed
+        if pushed is None or ref == self._head or pushed[0] != self._head:
+            return False
+        if time.monotonic() - pushed[1] > REF_LAG_GRACE_SECONDS:
+            return False
+        return self._compare(pushed[0], ref) == "behind"
+
+    def _compare(self, base: str, head: str) -> str | None:
+        """How `head` relates to `base` (ahead, behind, diverged, identical); None if unknown."""
+        try:
+            _, _, data = self._get(self._repo_path(f"compare/{base}...{head}?per_page=1"))
+        except SourceError as exc:  # only a note is lost: never fail the pass for it
+            log.warning("could not compare %s with %s: %s", base[:12], head[:12], exc)
+            return None
+        return data.get("status") if isinstance(data, dict) else None
+
     def _relation(self, previous: str, target: str) -> tuple[str, ...]:
         """Name a force-push or an older commit; both are applied as pushed (Git is the truth)."""
-        try:
-            _, _, data = self._get(self._repo_path(f"compare/{previous}...{target}?per_page=1"))
-        except SourceError as exc:  # only a note is lost: never fail the pass for it
-            log.warning("could not compare %s with %s: %s", previous[:12], target[:12], exc)
-            return ()
-        status = data.get("status") if isinstance(data, dict) else None
+        status = self._compare(previous, target)
         if status == "behind":
             return (
                 f"{target[:12]} is older than the last synced {previous[:12]} (a push of an older "
