@@ -535,6 +535,65 @@ def test_secondary_rate_limit(stack: Stack, gh: Github) -> None:
     assert api_get(stack, f"/repos/{FULL}", token).status_code == 200
 
 
+def test_secondary_limit_without_retry_after(stack: Stack) -> None:
+    """GitHub answers a secondary limit with 403 or 429, and sends Retry-After only sometimes."""
+    token = installation_token(stack)
+    for status in (403, 429):
+        admin(
+            stack,
+            "PUT",
+            "/_admin/ratelimit",
+            {"secondary": True, "secondary_status": status, "retry_after": None},
+        )
+        limited = api_get(stack, f"/repos/{FULL}", token)
+        assert limited.status_code == status and "retry-after" not in limited.headers
+        assert limited.json()["message"].startswith("You have exceeded a secondary rate limit")
+        assert "x-ratelimit-remaining" in limited.headers
+    admin(stack, "PUT", "/_admin/ratelimit", {"secondary": False})
+
+
+def test_tree_echoes_the_requested_sha_and_truncates_above_the_limit(stack: Stack) -> None:
+    token = installation_token(stack)
+    c3 = stack.shas["c3"]
+    by_commit = api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()
+    assert by_commit["sha"] == c3 and by_commit["url"].endswith(f"/git/trees/{c3}"), "echoed, as GitHub does"
+    assert by_commit["truncated"] is False
+    tree_sha = git(stack.repo_dir, "rev-parse", f"{c3}^{{tree}}")
+    assert api_get(stack, f"/repos/{FULL}/git/trees/{tree_sha}", token).json()["sha"] == tree_sha
+    assert admin(stack, "PUT", "/_admin/trees", {"max_entries": 3}) == {"max_entries": 3}
+    cut = api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()
+    assert cut["truncated"] is True and len(cut["tree"]) == 3
+    assert cut["tree"] == by_commit["tree"][:3]
+    top = api_get(stack, f"/repos/{FULL}/git/trees/{c3}", token).json()
+    assert top["truncated"] is False and len(top["tree"]) <= 3, "a plain listing under the limit is whole"
+    admin(stack, "PUT", "/_admin/trees", {"max_entries": None})
+    assert api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()["truncated"] is False
+    bad = requests.put(f"{stack.url}/_admin/trees", json={"max_entries": -1}, timeout=10)
+    assert bad.status_code == 400
+
+
+def test_created_status_location_and_the_limit_per_sha_and_context(stack: Stack) -> None:
+    token = installation_token(stack)
+    sha = stack.shas["c1"]
+    url = f"{stack.url}/repos/{FULL}/statuses/{sha}"
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"token {token}"
+        first = session.post(url, json={"state": "pending", "context": "ci"}, timeout=10)
+        assert first.status_code == 201
+        assert first.headers["Location"] == f"{stack.url}/repos/{FULL}/statuses/{first.json()['id']}"
+        assert not first.headers["ETag"].startswith("W/"), "a creation carries a strong ETag"
+        for _ in range(999):
+            assert (
+                session.post(url, json={"state": "success", "context": "ci"}, timeout=10).status_code == 201
+            )
+        refused = session.post(url, json={"state": "success", "context": "ci"}, timeout=10)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["message"] == (
+            "This SHA and context has reached the maximum number of statuses."
+        )
+        assert session.post(url, json={"state": "success", "context": "other"}, timeout=10).status_code == 201
+
+
 # -- faults and the call log ----------------------------------------------------------------------------
 
 
