@@ -110,10 +110,18 @@ class AppAuth:
         if int(inst) != self.installation_id:
             raise not_found()
         body = json_body(req)
+        requested = body.get("permissions")
+        if requested is not None and not isinstance(requested, dict):
+            return gh_error(400, "Problems parsing JSON")
+        levels = {"read": 1, "write": 2, "admin": 3}
+        for name, level in (requested or {}).items():
+            granted = DEFAULT_PERMISSIONS.get(str(name))
+            if granted is None or levels.get(str(level), 9) > levels.get(granted, 0):
+                return gh_error(422, "The permissions requested are not granted to this installation.")
         token = "ghs_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
         expires = int(time.time()) + self.token_lifetime
         self._tokens[token] = expires
-        permissions = body.get("permissions") or DEFAULT_PERMISSIONS
+        permissions = requested or DEFAULT_PERMISSIONS
         return Response.json(
             201,
             {

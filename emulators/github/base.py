@@ -235,6 +235,8 @@ class GitHubBase(Emulator):
             "disabled": False,
             "is_template": False,
             "has_issues": False,
+            "has_pull_requests": True,
+            "pull_request_creation_policy": "all",
             "topics": [],
             "permissions": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
         }
