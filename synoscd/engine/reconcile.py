@@ -269,6 +269,10 @@ def _one_pass(
         reported = pool.submit(_report, rt, result)
         apps.put_statuses(rt.table, changed)
         reported.result()
+    if snapshot is not None:  # e.g. a force-push applied as pushed: the pass record says so
+        result.notes = [*snapshot.notes, *snapshot.later_notes()]
+        for note in result.notes:
+            log.warning(note, extra={"pass_id": result.id, "revision": snapshot.revision})
     history.record_pass(
         rt.table,
         history.PassRecord(
@@ -334,9 +338,6 @@ def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot 
         log.warning("source error: no prune this pass", extra={"pass_id": result.id, "error": str(exc)})
         return None, None
     result.revision = snapshot.revision
-    result.notes = list(snapshot.notes)
-    for note in result.notes:
-        log.warning(note, extra={"pass_id": result.id, "revision": snapshot.revision})
     desired = rt.parsed(snapshot, load_desired)
     # Files the source could not read (links out of the repository, too large, ...): errors of the
     # desired set, which is then incomplete (no prune).

@@ -162,6 +162,14 @@ def make_github(api_url: str, creds: GitHubAppCredentials, timeout: float = 10.0
     )
 
 
+def _result_or_nothing(future: Any) -> tuple[str, ...]:
+    try:
+        return tuple(future.result(timeout=15))
+    except Exception as exc:  # a note is never worth failing a pass for
+        log.warning("could not tell how the new commit relates to the previous one: %s", exc)
+        return ()
+
+
 class _Answered(SourceError):
     """GitHub answered with an error status (kept so callers can tell 404 from the rest)."""
 
@@ -214,6 +222,7 @@ class GitHubSource:
         self._unsaved: tuple[PersistedIndex, dict[str, bytes], set[str]] | None = None
         self._repaired: set[str] = set()
         self._persist_lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-notes")
 
     @property
     def label(self) -> str:
@@ -264,6 +273,12 @@ class GitHubSource:
 
     def _mint_failed(self, exc: Exception) -> str:
         status = getattr(exc, "status", None)
+        if status is None:  # no answer at all: the address or the network, not the App
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            return (
+                f"GitHub {self.api_url} did not answer the installation token request for {self._app()}: "
+                f"{type(exc).__name__}: {first_line}; check SYNOSCD_GITHUB_API_URL and the network"
+            )
         data = getattr(exc, "data", None)
         message = data.get("message") if isinstance(data, dict) else str(exc).splitlines()[0][:200]
         return (
@@ -346,6 +361,7 @@ class GitHubSource:
         """The manifests at `at` (a pushed commit, read directly: immutable) or at the branch head."""
         self._load_store()
         notes: tuple[str, ...] = ()
+        later: Any = lambda: ()  # noqa: E731
         if at:
             target = self._pushed(at)
             self._last_pushed = (target, time.monotonic())
@@ -369,13 +385,17 @@ class GitHubSource:
             self._listing = listing
             self._manifests = {p: s for p, s in listing.blobs.items() if is_manifest(p, self.config_path)}
             changed = diff_paths(before, self._manifests) if previous else None
-            notes = self._relation(previous, target) if previous and previous != target else ()
+            if previous and previous != target:  # only for the pass record: off the critical path
+                relation = self._background.submit(self._relation, previous, target)
+                later = lambda: _result_or_nothing(relation)  # noqa: E731
             self._stored = None
         files = self._fetch(self._manifests)
         self._by_revision[target] = dict(self._manifests)
         if moved or self._repaired:
             self._persist(files)
-        return Snapshot(target, files, self.label, changed, reader=self._read_any, notes=notes)
+        return Snapshot(
+            target, files, self.label, changed, reader=self._read_any, notes=notes, later_notes=later
+        )
 
     def _pushed(self, at: str) -> str:
         sha = at.strip().lower()

@@ -28,6 +28,9 @@ class Snapshot:
     # What the pass record should say about this revision, e.g. that it is a force-push or older than
     # the revision served before (applied as pushed all the same: Git is the truth).
     notes: tuple[str, ...] = ()
+    # More of them, asked for only when the pass is recorded: a source may work them out meanwhile
+    # (the GitHub source compares commits off the pass's critical path).
+    later_notes: Callable[[], tuple[str, ...]] = field(default=lambda: (), compare=False, repr=False)
 
     def read(self, path: str) -> bytes | None:
         """Any file of the repository at this revision (None when absent)."""
