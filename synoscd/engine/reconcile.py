@@ -43,6 +43,7 @@ class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     source_error: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. a force-push applied as pushed
     queued: bool = False  # another pass held the lease: this request was coalesced into its re-run
     operation: Operation | None = None
     operation_error: str | None = None
@@ -95,6 +96,8 @@ class PassResult:
             "errors": self.errors,
             "sourceError": self.source_error,
         }
+        if self.notes:
+            out["notes"] = self.notes
         if self.plan is not None:
             out.update(self.plan.to_dict())
         out["results"] = [
@@ -123,16 +126,23 @@ def run_pass(
     app: str | None = None,
     wait_seconds: float | None = None,
     force_prune: bool = False,
+    revision: str | None = None,
     rt: Runtime | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PassResult:
     """Run one pass (and the coalesced re-run, if passes were requested meanwhile). `progress`, when
-    given, hears what the pass is doing (the CLI shows it on a terminal)."""
+    given, hears what the pass is doing (the CLI shows it on a terminal).
+
+    `revision`: the commit to sync. A webhook (or a queue message carrying one) passes its push's
+    `after`: a commit is immutable and read directly, so a branch ref that still lags the push cannot
+    serve the previous head. None (timer, CLI, the coalesced re-run) reads the branch ref."""
     rt = rt or get_runtime()
     say = progress or (lambda _message: None)
     wait = rt.settings.pass_wait_seconds if wait_seconds is None else wait_seconds
     if dry_run:  # read-only: needs no lease
-        return _one_pass(rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune, say=say)
+        return _one_pass(
+            rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune, say=say, at=revision
+        )
     holder = f"{trigger}-{uuid.uuid4().hex[:8]}"
     held = lease.acquire(rt.table, holder, rt.settings.lease_seconds, trigger)
     if held is None:
@@ -141,11 +151,12 @@ def run_pass(
     try:
         while True:
             result = _one_pass(
-                rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say
+                rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say, at=revision
             )
             if not lease.release(rt.table, held, rt.settings.lease_seconds):
                 return result
-            trigger, app = "coalesced", None  # requests arrived meanwhile: run once more, for everything
+            # Requests arrived meanwhile: run once more, for everything, at the branch head.
+            trigger, app, revision = "coalesced", None, None
     except BaseException:
         # Let go at once (an expiry of now) so the next pass is not blocked for the lease's lifetime.
         lease.release(rt.table, held, 0.0)
@@ -161,6 +172,7 @@ def _one_pass(
     wait: float,
     force_prune: bool,
     say: Callable[[str], None],
+    at: str | None = None,
 ) -> PassResult:
     result = PassResult(id=uuid.uuid4().hex[:12], trigger=trigger, dry_run=dry_run)
     ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
@@ -174,7 +186,7 @@ def _one_pass(
     with ThreadPoolExecutor(max_workers=3) as pool:
         live_future = pool.submit(_live, rt)
         state_future = pool.submit(_state, rt)
-        snapshot, desired = _desired(rt, result)
+        snapshot, desired = _desired(rt, result, at)
         settings, flags, statuses, current = state_future.result()
         live = live_future.result()
     if desired is not None:  # the operator guardrails are runtime settings: checked on every pass
@@ -257,6 +269,10 @@ def _one_pass(
         reported = pool.submit(_report, rt, result)
         apps.put_statuses(rt.table, changed)
         reported.result()
+    if snapshot is not None:  # e.g. a force-push applied as pushed: the pass record says so
+        result.notes = [*snapshot.notes, *snapshot.later_notes()]
+        for note in result.notes:
+            log.warning(note, extra={"pass_id": result.id, "revision": snapshot.revision})
     history.record_pass(
         rt.table,
         history.PassRecord(
@@ -269,6 +285,7 @@ def _one_pass(
             counts=result.counts,
             errors=[e["message"] if "message" in e else str(e) for e in result.errors][:50],
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
+            notes=result.notes,
         ),
     )
     if snapshot is not None:  # the source's cache for a future cold instance, after the pass's own work
@@ -313,9 +330,9 @@ def _state(rt: Runtime) -> tuple[Any, Any, Any, Operation | None]:
     )
 
 
-def _desired(rt: Runtime, result: PassResult) -> tuple[Snapshot | None, DesiredSet | None]:
+def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot | None, DesiredSet | None]:
     try:
-        snapshot = rt.source().snapshot()
+        snapshot = rt.source().snapshot(at=at) if at else rt.source().snapshot()
     except SourceError as exc:
         result.source_error = str(exc)
         log.warning("source error: no prune this pass", extra={"pass_id": result.id, "error": str(exc)})

@@ -118,7 +118,10 @@ def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, 
             "reason": "this delivery was handled already",
         }
     try:
-        result = run_pass("webhook", wait_seconds=settings.webhook_wait_seconds, rt=rt)
+        # The pushed commit, not whatever the branch ref says now (GitHub's ref API can lag the hook).
+        result = run_pass(
+            "webhook", wait_seconds=settings.webhook_wait_seconds, revision=decision.revision, rt=rt
+        )
     except Exception as exc:
         log.exception("webhook pass failed", extra={"trigger": "webhook", "delivery": delivery})
         return 502, {"status": "error", "delivery": delivery, "error": str(exc).splitlines()[0][:300]}

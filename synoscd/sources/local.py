@@ -84,9 +84,11 @@ class LocalSource:
             )
         return _bounded_read(target, self.max_file_bytes)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, at: str | None = None) -> Snapshot:
         if not self.root.exists():
             raise SourceError(f"{self.root} does not exist; check SYNOSCD_SOURCE_PATH")
+        if at is not None:
+            return self._at_commit(at)
         files, problems = self._files()
         digests = {p: hashlib.sha256(c).hexdigest() for p, c in files.items()}
         head = self._git("rev-parse", "HEAD")
@@ -101,6 +103,56 @@ class LocalSource:
         self._last = digests
         self._history[revision] = digests
         return Snapshot(revision, files, f"local:{self.root}", changed, reader=self._read, problems=problems)
+
+    def _at_commit(self, at: str) -> Snapshot:
+        """The manifests as committed at `at`, whatever the work tree holds now."""
+        sha = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{at}^{{commit}}")
+        if not sha:
+            raise SourceError(f"{self.root}: {at[:80]!r} is not a commit of this git repository")
+        listing = self._git_bytes("ls-tree", "-r", "-z", "--full-tree", sha, "--", self.config_path or ".")
+        if listing is None:
+            raise SourceError(f"{self.root}: could not list commit {sha[:12]}")
+        blobs: dict[str, str] = {}
+        for record in listing.split(b"\0"):
+            meta, _, path = record.partition(b"\t")
+            parts = meta.split()
+            rel = path.decode("utf-8", "replace")
+            if len(parts) == 3 and parts[1] == b"blob" and is_manifest(rel, self.config_path):
+                blobs[rel] = parts[2].decode()
+        files: dict[str, bytes] = {}
+        problems: dict[str, str] = {}
+        for rel, blob in sorted(blobs.items()):
+            data = self._blob(blob)
+            if len(data) > self.max_file_bytes:
+                problems[rel] = (
+                    f"this file is larger than {_size(self.max_file_bytes)}; split it into smaller files"
+                )
+            else:
+                files[rel] = data
+        digests = {p: hashlib.sha256(c).hexdigest() for p, c in files.items()}
+        changed = diff_paths(self._last, digests) if self._last else None
+        self._last = digests
+        self._history[sha] = digests
+
+        def read(path: str) -> bytes | None:
+            return self._git_bytes("show", f"{sha}:{path}") if not path.startswith("-") else None
+
+        return Snapshot(sha, files, f"local:{self.root}", changed, reader=read, problems=problems)
+
+    def _blob(self, sha: str) -> bytes:
+        data = self._git_bytes("cat-file", "blob", sha)
+        if data is None:
+            raise SourceError(f"{self.root}: could not read blob {sha}")
+        return data
+
+    def _git_bytes(self, *args: str) -> bytes | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(self.root), *args], capture_output=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
 
     def _read(self, path: str) -> bytes | None:
         """A repository file for `spec.configFrom`: None when absent, outside the root or too large."""

@@ -3,6 +3,7 @@ a reader for any other repository file (for `spec.configFrom`)."""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ class Snapshot:
     reader: Callable[[str], bytes | None] = field(default=lambda _path: None, compare=False, repr=False)
     # Manifest paths the source could not read, with why: the desired set is then incomplete (no prune).
     problems: Mapping[str, str] = field(default_factory=dict)
+    # What the pass record should say about this revision, e.g. that it is a force-push or older than
+    # the revision served before (applied as pushed all the same: Git is the truth).
+    notes: tuple[str, ...] = ()
+    # More of them, asked for only when the pass is recorded: a source may work them out meanwhile
+    # (the GitHub source compares commits off the pass's critical path).
+    later_notes: Callable[[], tuple[str, ...]] = field(default=lambda: (), compare=False, repr=False)
 
     def read(self, path: str) -> bytes | None:
         """Any file of the repository at this revision (None when absent)."""
@@ -33,7 +40,10 @@ class Snapshot:
 
 
 class Source(Protocol):
-    def snapshot(self) -> Snapshot: ...
+    def snapshot(self, at: str | None = None) -> Snapshot:
+        """The manifests at commit `at` (a pushed commit: immutable, read directly) or, when None, at
+        whatever the branch says now."""
+        ...
 
     def changed_since(self, revision: str) -> frozenset[str] | None: ...
 
@@ -41,6 +51,11 @@ class Source(Protocol):
 def config_prefix(config_path: str) -> str:
     """The config path as a repository-relative folder: '', '.', '/' and './' all mean the root."""
     return posixpath.normpath("/" + config_path.strip()).strip("/")
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives this content as a blob: sha1 of `blob <len>\\0` + content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def is_manifest(path: str, config_path: str) -> bool:

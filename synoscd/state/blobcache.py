@@ -1,10 +1,12 @@
-"""The GitHub source's blob cache, persisted in the state table so a cold Function instance can
-serve an unchanged head without re-reading every manifest (see sources/github.py)."""
+"""The GitHub source's blob cache, persisted in the state table so a cold Function instance does not
+re-read every manifest (see sources/github.py). Rows are keyed by git blob id; the source checks each
+one against the id of its tree entry before serving it, so a row changed in the table (operators can
+write it) is discarded and read again from GitHub, never deployed."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from azure.data.tables import TableClient
@@ -30,14 +32,16 @@ class TableBlobStore:
         }
         return index, blobs
 
-    def save(self, index: PersistedIndex, blobs: Mapping[str, bytes]) -> None:
+    def save(self, index: PersistedIndex, blobs: Mapping[str, bytes], replace: Collection[str] = ()) -> None:
+        """Store the blobs not stored yet and overwrite those in `replace` (the source found their rows
+        corrupted); drop rows no manifest of the index refers to."""
         existing = {
             r["RowKey"] for r in self.table.query_entities(f"PartitionKey eq '{BLOBS}'", select=["RowKey"])
         }
         wanted = set(index.manifests.values())
         ops: list[tuple[str, dict[str, Any]]] = []
         for sha, data in blobs.items():
-            if sha in existing or len(data) > MAX_BLOB:
+            if (sha in existing and sha not in replace) or len(data) > MAX_BLOB:
                 continue
             entity: dict[str, Any] = {"PartitionKey": BLOBS, "RowKey": sha}
             t.put_json(entity, "data", base64.b64encode(data).decode())

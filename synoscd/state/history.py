@@ -32,6 +32,7 @@ class PassRecord:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     prune: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the source said, e.g. a force-push applied
 
     @property
     def duration_ms(self) -> int | None:
@@ -50,6 +51,7 @@ class PassRecord:
             "counts": self.counts,
             "errors": self.errors,
             "prune": self.prune,
+            "notes": self.notes,
         }
 
 
@@ -68,6 +70,8 @@ def record_pass(table: TableClient, rec: PassRecord) -> None:
     t.put_json(row, "counts", rec.counts)
     t.put_json(row, "errors", rec.errors)
     t.put_json(row, "prune", rec.prune)
+    if rec.notes:
+        t.put_json(row, "notes", rec.notes)
     table.upsert_entity(row)  # a pass writes only its own row (unique key): no other writer exists
 
 
@@ -83,6 +87,7 @@ def _pass(row: dict[str, Any]) -> PassRecord:
         counts=t.get_json(row, "counts", {}),
         errors=t.get_json(row, "errors", []),
         prune=t.get_json(row, "prune", {}),
+        notes=t.get_json(row, "notes", []),
     )
 
 

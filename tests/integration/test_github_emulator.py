@@ -471,7 +471,7 @@ def test_if_none_match_answers_304_for_free(stack: Stack) -> None:
     path = f"/repos/{FULL}/git/trees/{stack.shas['c3']}?recursive=1"
     first = api_get(stack, path, token)
     etag = first.headers["ETag"]
-    assert first.status_code == 200 and etag.startswith('"') and etag.endswith('"')
+    assert first.status_code == 200 and etag.startswith('W/"') and etag.endswith('"')  # weak, as GitHub
     assert first.headers["x-ratelimit-limit"] == "5000" and first.headers["x-ratelimit-resource"] == "core"
     remaining = int(first.headers["x-ratelimit-remaining"])
     assert int(first.headers["x-ratelimit-used"]) == 5000 - remaining
@@ -479,7 +479,9 @@ def test_if_none_match_answers_304_for_free(stack: Stack) -> None:
     cached = api_get(stack, path, token, **{"If-None-Match": etag})
     assert cached.status_code == 304 and cached.content == b"" and cached.headers["ETag"] == etag
     assert int(cached.headers["x-ratelimit-remaining"]) == remaining  # a 304 is not counted
-    assert api_get(stack, path, token, **{"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+    assert cached.headers["x-ratelimit-limit"] == "5000" and "x-ratelimit-reset" in cached.headers
+    strong = etag.removeprefix("W/")
+    assert api_get(stack, path, token, **{"If-None-Match": f'"x", {strong}'}).status_code == 304
 
     stale = api_get(stack, path, token, **{"If-None-Match": '"stale"'})
     assert stale.status_code == 200 and int(stale.headers["x-ratelimit-remaining"]) == remaining - 1
@@ -531,6 +533,65 @@ def test_secondary_rate_limit(stack: Stack, gh: Github) -> None:
     raw.close()
     admin(stack, "PUT", "/_admin/ratelimit", {"secondary": False})
     assert api_get(stack, f"/repos/{FULL}", token).status_code == 200
+
+
+def test_secondary_limit_without_retry_after(stack: Stack) -> None:
+    """GitHub answers a secondary limit with 403 or 429, and sends Retry-After only sometimes."""
+    token = installation_token(stack)
+    for status in (403, 429):
+        admin(
+            stack,
+            "PUT",
+            "/_admin/ratelimit",
+            {"secondary": True, "secondary_status": status, "retry_after": None},
+        )
+        limited = api_get(stack, f"/repos/{FULL}", token)
+        assert limited.status_code == status and "retry-after" not in limited.headers
+        assert limited.json()["message"].startswith("You have exceeded a secondary rate limit")
+        assert "x-ratelimit-remaining" in limited.headers
+    admin(stack, "PUT", "/_admin/ratelimit", {"secondary": False})
+
+
+def test_tree_echoes_the_requested_sha_and_truncates_above_the_limit(stack: Stack) -> None:
+    token = installation_token(stack)
+    c3 = stack.shas["c3"]
+    by_commit = api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()
+    assert by_commit["sha"] == c3 and by_commit["url"].endswith(f"/git/trees/{c3}"), "echoed, as GitHub does"
+    assert by_commit["truncated"] is False
+    tree_sha = git(stack.repo_dir, "rev-parse", f"{c3}^{{tree}}")
+    assert api_get(stack, f"/repos/{FULL}/git/trees/{tree_sha}", token).json()["sha"] == tree_sha
+    assert admin(stack, "PUT", "/_admin/trees", {"max_entries": 3}) == {"max_entries": 3}
+    cut = api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()
+    assert cut["truncated"] is True and len(cut["tree"]) == 3
+    assert cut["tree"] == by_commit["tree"][:3]
+    top = api_get(stack, f"/repos/{FULL}/git/trees/{c3}", token).json()
+    assert top["truncated"] is False and len(top["tree"]) <= 3, "a plain listing under the limit is whole"
+    admin(stack, "PUT", "/_admin/trees", {"max_entries": None})
+    assert api_get(stack, f"/repos/{FULL}/git/trees/{c3}?recursive=1", token).json()["truncated"] is False
+    bad = requests.put(f"{stack.url}/_admin/trees", json={"max_entries": -1}, timeout=10)
+    assert bad.status_code == 400
+
+
+def test_created_status_location_and_the_limit_per_sha_and_context(stack: Stack) -> None:
+    token = installation_token(stack)
+    sha = stack.shas["c1"]
+    url = f"{stack.url}/repos/{FULL}/statuses/{sha}"
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"token {token}"
+        first = session.post(url, json={"state": "pending", "context": "ci"}, timeout=10)
+        assert first.status_code == 201
+        assert first.headers["Location"] == f"{stack.url}/repos/{FULL}/statuses/{first.json()['id']}"
+        assert not first.headers["ETag"].startswith("W/"), "a creation carries a strong ETag"
+        for _ in range(999):
+            assert (
+                session.post(url, json={"state": "success", "context": "ci"}, timeout=10).status_code == 201
+            )
+        refused = session.post(url, json={"state": "success", "context": "ci"}, timeout=10)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["message"] == (
+            "This SHA and context has reached the maximum number of statuses."
+        )
+        assert session.post(url, json={"state": "success", "context": "other"}, timeout=10).status_code == 201
 
 
 # -- faults and the call log ----------------------------------------------------------------------------
@@ -650,7 +711,8 @@ def test_reset_keeps_repositories_but_forgets_tokens_and_statuses(stack: Stack, 
     fresh.close()
 
 
-def test_large_tree_lists_every_blob_and_pages_commit_files(stack: Stack, gh: Github) -> None:
+def test_large_tree_and_its_files(stack: Stack, gh: Github) -> None:
+    # Speed is measured in bench/, never asserted here (timings flake on a shared machine).
     files = {f"apps/app{i // 50}/file{i}.yaml": f"n: {i}\n" for i in range(500)}
     created = admin(stack, "POST", "/_admin/repos", {"owner": OWNER, "name": "big", "files": files})
     token = installation_token(stack)
@@ -658,9 +720,10 @@ def test_large_tree_lists_every_blob_and_pages_commit_files(stack: Stack, gh: Gi
         session.headers["Authorization"] = f"token {token}"
         assert session.get(f"{stack.url}/repos/{OWNER}/big", timeout=10).status_code == 200  # warm TLS
         path = f"{stack.url}/repos/{OWNER}/big/git/trees/{created['head']}?recursive=1"
-        for _ in range(3):  # uncached (one ls-tree), then cached by tree sha: the same answer
-            resp = session.get(path, timeout=10)
-            assert resp.status_code == 200
+        answers = [session.get(path, timeout=10) for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 200]
+        resp = answers[-1]
+        assert answers[0].content == resp.content, "the same tree, served again from the cache"
     blobs = [e for e in resp.json()["tree"] if e["type"] == "blob"]
     assert len(blobs) == 500 and resp.json()["truncated"] is False
     commit = gh.get_repo(f"{OWNER}/big").get_commit(created["head"])
@@ -723,8 +786,9 @@ def test_push_webhook_delivery(stack: Stack) -> None:
             "name": NAME,
             "before": s["c1"],
         }
-        result = admin(stack, "POST", "/_admin/webhooks/deliver", spec)  # a deadlock would time out
-        assert hook.callback_status == 200
+        started = time.monotonic()
+        result = admin(stack, "POST", "/_admin/webhooks/deliver", spec)
+        assert time.monotonic() - started < 2 and hook.callback_status == 200
     received = hook.received
     assert result["status"] == 202 and json.loads(result["body"]) == {"accepted": True}
     assert len(received) == 1

@@ -110,3 +110,29 @@ def test_orphaned_launcher_stops_itself(tmp_path: Path) -> None:
     shell.wait(timeout=90)
     pids = [int(p) for p in read_env_file(env_file)["SYNOSCD_EMULATOR_PIDS"].split()]
     assert_all_gone(pids)
+
+
+def test_the_default_repository_accepts_admin_commits(tmp_path: Path) -> None:
+    """The launcher's repository has no git identity of its own; admin commits must work all the same."""
+    import requests
+
+    from emulators.launcher import GITHUB_OWNER, GITHUB_REPO, start_stack
+
+    with start_stack(tmp_path / "stack", with_azurite=False) as stack:
+        url = stack.servers["github"].url
+        ca = stack.env["REQUESTS_CA_BUNDLE"]
+        resp = requests.post(
+            f"{url}/_admin/repos/{GITHUB_OWNER}/{GITHUB_REPO}/commits",
+            json={"files": {"apps/web.yaml": "kind: App\n"}, "message": "add web"},
+            verify=ca,
+            timeout=30,
+        )
+        assert resp.status_code == 201, resp.text
+        sha = resp.json()["sha"]
+        log = subprocess.run(
+            ["git", "-C", stack.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"], "log", "-1", "--format=%H %an"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split(maxsplit=1)
+        assert log[0] == sha and log[1].strip() == "SynosCD Test"

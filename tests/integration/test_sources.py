@@ -219,3 +219,64 @@ def test_a_pass_posts_a_commit_status_only_when_there_is_news(gh: LaunchedStack)
         assert not [c for c in github_calls(gh) if c.startswith("POST")], "no news, no status"
     finally:
         rt.table.delete_table()
+
+
+def test_a_pushed_commit_is_read_without_the_ref(gh: LaunchedStack) -> None:
+    repo = new_repo(gh, many_apps(2))
+    source = build_source(settings_for(gh, repo))
+    first = source.snapshot()
+    pushed = commit(gh, repo, {"apps/app-001.yaml": APP.format(name="app-001", tag="2")})
+    commit(gh, repo, {"apps/app-000.yaml": APP.format(name="app-000", tag="3")})  # the branch moved on
+    gh.admin("github", "DELETE", "calls")
+    snap = source.snapshot(at=pushed)
+    assert snap.revision == pushed and snap.changed == frozenset({"apps/app-001.yaml"})
+    assert b"nginx:2" in snap.files["apps/app-001.yaml"] and b"nginx:1" in snap.files["apps/app-000.yaml"]
+    assert not [c for c in github_calls(gh) if "/git/ref/" in c]
+    assert source.snapshot(at=pushed).files == snap.files and source.changed_since(first.revision)
+    with pytest.raises(SourceError, match="40-character"):
+        source.snapshot(at="main")
+
+
+def test_a_forged_index_in_the_table_cannot_redirect_a_manifest(gh: LaunchedStack) -> None:
+    """The persisted index only hints at what changed: paths and blob ids always come from GitHub."""
+    from synoscd.sources.github import PersistedIndex
+    from synoscd.sources.snapshot import git_blob_id
+
+    repo = new_repo(gh, many_apps(1))
+    table = t.open_table(gh.env["SYNOSCD_STATE_STORE"], table_name=f"f{uuid.uuid4().hex[:16]}")
+    try:
+        warm = build_source(settings_for(gh, repo), store=TableBlobStore(table))
+        first = warm.snapshot()
+        warm.persist()
+        evil = APP.format(name="app-000", tag="1").replace("nginx:1", "evil:6").encode()
+        forged = PersistedIndex(first.revision, {"apps/app-000.yaml": git_blob_id(evil)})
+        TableBlobStore(table).save(forged, {git_blob_id(evil): evil})  # a consistent forgery
+        forget_warm_sources()
+        cold = build_source(settings_for(gh, repo), store=TableBlobStore(table)).snapshot()
+        assert cold.files == first.files and b"evil" not in cold.files["apps/app-000.yaml"]
+    finally:
+        table.delete_table()
+
+
+def test_local_source_reads_a_given_commit(tmp_path: Path) -> None:
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "a.yaml").write_text(APP.format(name="a", tag="1"))
+    (tmp_path / "config.json").write_text("{}")
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    one = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (tmp_path / "apps" / "a.yaml").write_text(APP.format(name="a", tag="2"))
+    (tmp_path / "apps" / "b.yaml").write_text(APP.format(name="b", tag="2"))
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "two"], check=True)
+    source = LocalSource(tmp_path, "apps")
+    at_one = source.snapshot(at=one)
+    assert at_one.revision == one and list(at_one.files) == ["apps/a.yaml"]
+    assert b"nginx:1" in at_one.files["apps/a.yaml"] and at_one.read("config.json") == b"{}"
+    assert source.snapshot().files["apps/a.yaml"] != at_one.files["apps/a.yaml"]
+    with pytest.raises(SourceError, match="not a commit"):
+        source.snapshot(at="0" * 40)
