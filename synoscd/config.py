@@ -106,7 +106,12 @@ class Settings(BaseSettings):
     )
     webhook_wait_seconds: float = _f(5.0, "seconds a webhook pass waits for ARM operations", ge=0, le=8)
     pass_wait_seconds: float = _f(120.0, "seconds a timer or CLI pass waits for ARM operations", ge=0)
-    lease_seconds: float = _f(600.0, "how long a crashed pass blocks the next (its lease expires)", ge=1)
+    lease_seconds: float = _f(
+        30.0,
+        "lifetime of the pass lease; the holder renews it every half of it, so a pass that dies "
+        "blocks the next at most this long",
+        ge=1,
+    )
     webhook_max_body_bytes: int = _f(5 * 1024 * 1024, "largest webhook body accepted", ge=1024)
 
     @field_validator("github_api_url", "arm_endpoint", "keyvault_url")

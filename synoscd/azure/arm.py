@@ -1,19 +1,26 @@
 """The ARM adapter over azure-mgmt-appcontainers: list, get, put, delete and start, with the SDK's own
-retry policy and LRO pollers. Bodies in and out are plain dicts in wire shape."""
+retry policy and LRO pollers. Bodies in and out are plain dicts in wire shape.
+
+Every wait is bounded by the pass's `Budget`: the retry policy retries only when ARM's Retry-After (or
+the jittered backoff) fits in it, and the pollers handed out wait no longer than it. Every write asks
+the budget first whether the pass still holds its lease (invariant 11)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from synoscd.budget import UNBOUNDED, BoundedRetry, Budget
 from synoscd.config import Settings
 
 KINDS = ("App", "Job")
 # The api-version azure-mgmt-appcontainers 5.1.0 sends (a test checks it still is the SDK's default).
 API_VERSION = "2026-07-01"
 RESOURCE_TYPES = {"App": "containerApps", "Job": "jobs"}
+MAX_RETRY_WAIT = 10.0  # seconds: the longest single wait (Retry-After or backoff) before a retry
 
 
 class ArmError(Exception):
@@ -36,6 +43,16 @@ def describe(exc: Exception, what: str, endpoint: str) -> ArmError:
             "SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID and the identity's role assignment",
             "Unauthorized",
             401,
+        )
+    if isinstance(exc, HttpResponseError) and exc.status_code == 429:
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        return ArmError(
+            f"{what}: ARM throttled the request (429"
+            + (f", Retry-After {retry_after} s" if retry_after else "")
+            + "), longer than this pass may wait; the next pass retries",
+            "TooManyRequests",
+            429,
         )
     if isinstance(exc, HttpResponseError):
         code = getattr(getattr(exc, "error", None), "code", None)
@@ -76,10 +93,65 @@ def _pooled_transport(size: int = 64) -> Any:
     return RequestsTransport(session=session, session_owner=False)
 
 
+def _retry_policy(budget: Budget) -> Any:
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class ArmRetry(BoundedRetry, RetryPolicy):
+        pass
+
+    # Up to 4 retries, 0.5 s exponential backoff (jittered), no single wait above MAX_RETRY_WAIT nor
+    # beyond the pass's budget: ARM's Retry-After is honoured when it fits, else the 429 is the answer
+    # (the next pass retries: a timer tick is a minute, a longer sleep would only hold the lease).
+    return ArmRetry(
+        budget=budget.remaining,
+        max_wait=MAX_RETRY_WAIT,
+        retry_total=4,
+        retry_backoff_factor=0.5,
+        retry_backoff_max=MAX_RETRY_WAIT,
+    )
+
+
+class BoundedPoller:
+    """The SDK's LRO poller, waited on no longer than the pass's budget (its polling thread goes on,
+    reading only, until ARM says the operation is done)."""
+
+    SLICE = 0.5  # re-read the budget this often: a renewed lease extends it, a lost one ends it
+
+    def __init__(self, poller: Any, budget: Budget) -> None:
+        self._poller = poller
+        self._budget = budget
+
+    def done(self) -> bool:
+        return bool(self._poller.done())
+
+    def wait(self, timeout: float | None = None) -> None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._poller.done():
+            left = self._budget.remaining()
+            if end is not None:
+                left = min(left, end - time.monotonic())
+            if left <= 0:
+                return
+            self._poller.wait(timeout=min(left, self.SLICE))
+
+    def result(self, timeout: float | None = None) -> Any:
+        self.wait(timeout)
+        if not self._poller.done():
+            raise ArmError("the operation was still running when the pass's time budget ran out")
+        return self._poller.result()
+
+
 class Arm:
-    def __init__(self, settings: Settings, credential: Any, polling_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credential: Any,
+        polling_interval: float = 5.0,
+        budget: Budget | None = None,
+    ) -> None:
         settings.require("azure_subscription_id", "azure_resource_group", "azure_container_app_environment")
         self.settings = settings
+        self.budget = budget or UNBOUNDED
         self.rg: str = settings.azure_resource_group or ""
         self.endpoint = settings.arm_endpoint
         self._credential = credential
@@ -100,9 +172,7 @@ class Arm:
                     self.settings.azure_subscription_id,
                     base_url=self.endpoint,
                     polling_interval=self._polling_interval,
-                    retry_total=4,
-                    retry_backoff_factor=0.5,
-                    retry_backoff_max=20,
+                    retry_policy=_retry_policy(self.budget),
                 )
             return self._client
 
@@ -173,17 +243,28 @@ class Arm:
         except Exception as exc:
             raise describe(exc, f"reading revision {revision} of {app}", self.endpoint) from exc
 
-    def begin_put(self, kind: str, name: str, body: Mapping[str, Any]) -> Any:
+    def remaining(self) -> float:
+        """Seconds the current pass may still wait (infinite outside a pass)."""
+        return self.budget.remaining()
+
+    def begin_put(self, kind: str, name: str, body: Mapping[str, Any]) -> BoundedPoller:
         """Submit a PUT; returns the SDK's poller (the write is accepted once this returns)."""
-        return self._call(
+        self.budget.check()  # raises LeaseLost: the pass no longer holds its lease
+        poller = self._call(
             f"applying {kind} {name}", self._ops(kind).begin_create_or_update, self.rg, name, dict(body)
         )
+        return BoundedPoller(poller, self.budget)
 
-    def begin_delete(self, kind: str, name: str) -> Any:
-        return self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
+    def begin_delete(self, kind: str, name: str) -> BoundedPoller:
+        self.budget.check()
+        poller = self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
+        return BoundedPoller(poller, self.budget)
 
     def start_job(self, name: str) -> str:
-        poller = self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name)
+        self.budget.check()
+        poller = BoundedPoller(
+            self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name), self.budget
+        )
         return str(self._call(f"starting job {name}", poller.result).name)
 
     def execution_status(self, job: str, execution: str) -> str:

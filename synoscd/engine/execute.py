@@ -1,7 +1,7 @@
 """Execute a plan's writes: submit them with bounded concurrency, then wait on their long-running
 operations within a time budget. An operation still running at the budget is reported as
 progressing (the next pass sees it InProgress and leaves it alone); a failure is recorded for its
-resource and stops no other."""
+resource and stops no other. Losing the lease (`LeaseLost`, raised before each write) stops them all."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class Outcome:
 
 
 def _submit(arm: Arm, action: Action, before_delete: Callable[[Action], None]) -> Any:
+    arm.budget.check()  # a pass that lost its lease writes nothing more, not even a tombstone
     if action.action == "delete":
         before_delete(action)  # the tombstone is written before anything is deleted
         return arm.begin_delete(action.kind, action.name)

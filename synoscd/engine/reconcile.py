@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -12,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from synoscd.azure.arm import ArmError
 from synoscd.azure.translate import Target, app_envelope, config_hash, job_envelope, sync_tags
+from synoscd.budget import LeaseLost
 from synoscd.engine import record
 from synoscd.engine.execute import Outcome
 from synoscd.engine.health import Health, app_health, job_health, needs_revision
@@ -47,6 +50,7 @@ class PassResult:
     queued: bool = False  # another pass held the lease: this request was coalesced into its re-run
     operation: Operation | None = None
     operation_error: str | None = None
+    failure: str | None = None  # the pass stopped: an error before it could finish, or a lost lease
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -63,6 +67,8 @@ class PassResult:
     def outcome(self) -> str:
         if self.queued:
             return "queued"
+        if self.failure:
+            return "failed"
         if self.source_error:
             return "source-error"
         if self.operation_error or any(o.result == "failed" for o in self.outcomes):
@@ -114,9 +120,15 @@ class PassResult:
             out["operation"] = {k: v for k, v in self.operation.to_dict().items() if k != "executions"}
         if self.operation_error:
             out["operationError"] = self.operation_error
+        if self.failure:
+            out["failure"] = self.failure
         if self.finished_at is not None:
             out["durationMs"] = int((self.finished_at - self.started_at) * 1000)
         return out
+
+
+# A pass's time budget beyond its wait for ARM operations: reading state, source and live, recording.
+PASS_OVERHEAD_SECONDS = 30.0
 
 
 def run_pass(
@@ -135,46 +147,144 @@ def run_pass(
 
     `revision`: the commit to sync. A webhook (or a queue message carrying one) passes its push's
     `after`: a commit is immutable and read directly, so a branch ref that still lags the push cannot
-    serve the previous head. None (timer, CLI, the coalesced re-run) reads the branch ref."""
+    serve the previous head. None (timer, CLI, the coalesced re-run) reads the branch ref.
+
+    The pass holds the lease, renewed by a heartbeat, and every wait is bounded by its budget (the
+    wait for ARM operations plus PASS_OVERHEAD_SECONDS) and the lease. Whatever fails — storage, ARM,
+    Key Vault — the pass leaves a history row; losing the lease stops it cleanly (no more writes)."""
     rt = rt or get_runtime()
     say = progress or (lambda _message: None)
     wait = rt.settings.pass_wait_seconds if wait_seconds is None else wait_seconds
     if dry_run:  # read-only: needs no lease
-        return _one_pass(
-            rt, trigger, dry_run=True, only=app, wait=0.0, force_prune=force_prune, say=say, at=revision
-        )
-    holder = f"{trigger}-{uuid.uuid4().hex[:8]}"
-    held = lease.acquire(rt.table, holder, rt.settings.lease_seconds, trigger)
+        result = PassResult(id=_new_id(), trigger=trigger, dry_run=True)
+        return _one_pass(rt, result, only=app, wait=0.0, force_prune=force_prune, say=say, at=revision)
+    history.flush_unsent()  # records a store outage kept in memory: written first, in order
+    ttl = rt.settings.lease_seconds
+    pass_id, started = _new_id(), time.time()
+    holder = f"{trigger}-{pass_id}"
+    try:
+        acquired = time.monotonic()
+        held = lease.acquire(rt.table, holder, ttl, trigger, pass_id=pass_id, started_at=started)
+    except Exception as exc:  # the state store does not answer: no pass, but a record of the attempt
+        _record_failure(rt, PassResult(id=pass_id, trigger=trigger, dry_run=False, started_at=started), exc)
+        raise
     if held is None:
         log.info("pass requested while another runs: coalesced", extra={"trigger": trigger})
         return PassResult(id=holder, trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
+    if held.abandoned is not None:
+        gone = held.abandoned
+        log.warning("took over the lease of a pass that did not finish", extra={"pass_id": gone.pass_id})
+        with contextlib.suppress(Exception):
+            history.record_abandoned(rt.table, gone.pass_id, gone.trigger, gone.started_at, gone.expired_at)
     try:
-        while True:
-            result = _one_pass(
-                rt, trigger, dry_run=False, only=app, wait=wait, force_prune=force_prune, say=say, at=revision
-            )
-            if not lease.release(rt.table, held, rt.settings.lease_seconds):
-                return result
-            # Requests arrived meanwhile: run once more, for everything, at the branch head.
-            trigger, app, revision = "coalesced", None, None
+        with lease.Heartbeat(rt.table, held, ttl, rt.budget, acquired):
+            while True:
+                rt.budget.begin(wait + PASS_OVERHEAD_SECONDS)
+                result = PassResult(id=pass_id, trigger=trigger, dry_run=False, started_at=started)
+                _guarded_pass(rt, result, only=app, wait=wait, force_prune=force_prune, say=say, at=revision)
+                if rt.budget.lost:
+                    return result  # not ours any more: nothing to release
+                pass_id, started = _new_id(), time.time()
+                if not lease.release(rt.table, held, ttl, next_pass=(pass_id, started)):
+                    return result
+                # Requests arrived meanwhile: run once more, for everything, at the branch head.
+                trigger, app, revision = "coalesced", None, None
     except BaseException:
         # Let go at once (an expiry of now) so the next pass is not blocked for the lease's lifetime.
-        lease.release(rt.table, held, 0.0)
+        with contextlib.suppress(Exception):
+            lease.release(rt.table, held, 0.0)
         raise
+    finally:
+        rt.budget.end()
 
 
-def _one_pass(
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _guarded_pass(
     rt: Runtime,
-    trigger: str,
+    result: PassResult,
     *,
-    dry_run: bool,
     only: str | None,
     wait: float,
     force_prune: bool,
     say: Callable[[str], None],
     at: str | None = None,
 ) -> PassResult:
-    result = PassResult(id=uuid.uuid4().hex[:12], trigger=trigger, dry_run=dry_run)
+    """One pass that leaves a history row whatever happens: a lost lease ends it cleanly (recorded
+    as failed), any other error is recorded, then raised to the caller."""
+    try:
+        return _one_pass(rt, result, only=only, wait=wait, force_prune=force_prune, say=say, at=at)
+    except LeaseLost as lost:
+        result.failure = f"stopped: {lost}; nothing more was written, the lease's new holder carries on"
+        log.warning(result.failure, extra={"pass_id": result.id, "trigger": result.trigger})
+        _record(rt, result)
+        return result
+    except Exception as exc:
+        _record_failure(rt, result, exc)
+        raise
+
+
+def _record_failure(rt: Runtime, result: PassResult, exc: Exception) -> None:
+    result.failure = _describe_failure(exc)
+    log.error("pass failed", extra={"pass_id": result.id, "trigger": result.trigger, "error": result.failure})
+    _record(rt, result)
+
+
+def _describe_failure(exc: Exception) -> str:
+    from synoscd.state.table import StateError
+
+    first = (str(exc).splitlines() or [""])[0][:300]
+    if isinstance(exc, StateError):
+        return first
+    module = type(exc).__module__
+    if module.startswith(("azure.core", "azure.data.tables", "requests", "urllib3")) and not isinstance(
+        exc, ArmError
+    ):
+        return f"the state store did not answer ({type(exc).__name__}: {first}); check SYNOSCD_STATE_STORE"
+    return first or type(exc).__name__
+
+
+def _record(rt: Runtime, result: PassResult) -> None:
+    """The pass's history row; kept in memory and written later when the store does not answer."""
+    if result.finished_at is None:
+        result.finished_at = time.time()
+    errors = [e["message"] if "message" in e else str(e) for e in result.errors]
+    if result.failure:
+        errors.insert(0, result.failure)
+    history.record_pass_or_keep(
+        rt.table,
+        history.PassRecord(
+            id=result.id,
+            trigger=result.trigger,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            revision=result.revision,
+            outcome=result.outcome,
+            counts=result.counts,
+            errors=errors[:50],
+            prune=(
+                {"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked}
+                if result.plan is not None
+                else {}
+            ),
+            notes=result.notes,
+        ),
+    )
+
+
+def _one_pass(
+    rt: Runtime,
+    result: PassResult,
+    *,
+    only: str | None,
+    wait: float,
+    force_prune: bool,
+    say: Callable[[str], None],
+    at: str | None = None,
+) -> PassResult:
+    trigger, dry_run = result.trigger, result.dry_run
     ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
     log.info("pass started", extra=ctx)
 
@@ -233,8 +343,13 @@ def _one_pass(
     # 5. execute, wave by wave: bounded concurrency, long-running operations within the budget; a sync
     #    that failed and waits for its retry (or has none left) only heals what it already synced
     if op is not None:
+
+        def save_operation(o: Operation) -> None:
+            rt.budget.check()  # the operation row is the lease holder's to write
+            operation.save(rt.table, o)
+
         if current is None or current.revision != op.revision or current.status != op.status:
-            operation.save(rt.table, op)  # a new operation (or a retry): kept before anything is written
+            save_operation(op)  # a new operation (or a retry): kept before anything is written
         runner = Runner(
             result.plan,
             rt.arm,
@@ -244,7 +359,7 @@ def _one_pass(
             before_delete=lambda a: history.put_tombstone(
                 rt.table, a.kind, a.name, dict(a.live or {}), result.id
             ),
-            save=lambda o: operation.save(rt.table, o),
+            save=save_operation,
             health_of=lambda o: record.health_after(o.action, o, lambda app, rev: rt.arm.revision(app, rev)),
             say=say,
             retry=retry,
@@ -265,6 +380,7 @@ def _one_pass(
         backoff=retry.backoff,
     )
     result.finished_at = time.time()
+    rt.budget.check()  # status rows are the lease holder's to write
     with ThreadPoolExecutor(max_workers=1) as pool:  # the commit status goes out while statuses are written
         reported = pool.submit(_report, rt, result)
         apps.put_statuses(rt.table, changed)

@@ -8,6 +8,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from synoscd.budget import Budget
 from synoscd.config import Settings, load_settings
 from synoscd.sources.snapshot import Source
 
@@ -19,6 +20,7 @@ _KV_URL = re.compile(r"(https://[^/]+)/secrets/([^/]+)(?:/([^/?]+))?")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.budget = Budget()  # the running pass's deadline and lease; bounds the adapters' waits
         self._vaults: dict[str, Any] = {}
         self._parsed: tuple[tuple[str, str], Any] | None = None
 
@@ -43,14 +45,44 @@ class Runtime:
         self.settings.require("state_store")
         assert self.settings.state_store is not None
         return open_table(
-            self.settings.state_store.get_secret_value(), self.credential, self.settings.state_table
+            self.settings.state_store.get_secret_value(),
+            self.credential,
+            self.settings.state_table,
+            budget=self.budget.remaining,
+        )
+
+    @cached_property
+    def request_table(self) -> Any:
+        """The state table for request paths that must answer fast whatever storage does (the
+        webhook's de-duplication): one retry, short timeouts, never the pass's budget."""
+        from synoscd.state.table import open_table
+
+        self.settings.require("state_store")
+        assert self.settings.state_store is not None
+        return open_table(
+            self.settings.state_store.get_secret_value(),
+            self.credential,
+            self.settings.state_table,
+            retries=1,
+            timeouts=(2.0, 3.0),
+        )
+
+    @cached_property
+    def passes_queue(self) -> Any:
+        """The Storage Queue the webhook puts accepted deliveries on (`state/queue.py`)."""
+        from synoscd.state.queue import open_queue
+
+        self.settings.require("state_store")
+        assert self.settings.state_store is not None
+        return open_queue(
+            self.settings.state_store.get_secret_value(), self.credential, self.settings.queue_name
         )
 
     @cached_property
     def arm(self) -> Any:
         from synoscd.azure.arm import Arm
 
-        return Arm(self.settings, self.credential)
+        return Arm(self.settings, self.credential, budget=self.budget)
 
     @cached_property
     def secrets(self) -> Any:

@@ -142,13 +142,39 @@ def _installation_auth_class() -> Any:
     return RenewableInstallationAuth
 
 
+def _capped_retry(**kwargs: Any) -> Any:
+    """PyGithub's GithubRetry, whose `max_rate_limit_wait` also caps a `Retry-After` header: GithubRetry
+    applies the cap only to limits it reads from the body, and urllib3 sleeps any Retry-After it is
+    given (a secondary limit's 60 s, twice, took a pass 120 s). Above the cap: fail now, the next
+    pass retries."""
+    from github import GithubRetry
+    from github.GithubException import RateLimitExceededExceedsMaxWait
+
+    class CappedGithubRetry(GithubRetry):
+        def increment(
+            self, method: Any = None, url: Any = None, response: Any = None, *a: Any, **kw: Any
+        ) -> Any:
+            cap = self.max_rate_limit_wait
+            wait = self.get_retry_after(response) if response is not None else None
+            if cap is not None and wait is not None and wait > cap:
+                message = (
+                    f"GitHub asked to wait {wait:g} s (Retry-After), more than the {cap:g} s a pass waits"
+                )
+                raise RateLimitExceededExceedsMaxWait(
+                    response.status, {"message": message}, dict(response.headers), wait=wait
+                )
+            return super().increment(method, url, response, *a, **kw)
+
+    return CappedGithubRetry(**kwargs)
+
+
 def make_github(api_url: str, creds: GitHubAppCredentials, timeout: float = 10.0) -> Any:
     """A PyGithub client with explicit retry and pacing (its defaults suit no serverless pass:
     0.25 s between requests, ten 5xx retries without backoff, 60 s secondary-rate-limit waits)."""
-    from github import Auth, Github, GithubRetry
+    from github import Auth, Github
 
     auth = _installation_auth_class()(Auth.AppAuth(creds.app_id, creds.private_key), creds.installation_id)
-    retry = GithubRetry(total=2, backoff_factor=0.25, secondary_rate_wait=2, max_rate_limit_wait=5)
+    retry = _capped_retry(total=2, backoff_factor=0.25, secondary_rate_wait=2, max_rate_limit_wait=5)
     return Github(
         base_url=api_url,
         auth=auth,

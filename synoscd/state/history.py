@@ -1,8 +1,16 @@
 """Pass history (bounded retention), webhook deliveries seen (with expiry), and tombstones: the last
-live ARM body of anything SynosCD deleted, so `synos restore` can bring it back."""
+live ARM body of anything SynosCD deleted, so `synos restore` can bring it back.
+
+Every pass leaves a history row, also one that failed: when the state store itself is down, the
+record is kept in memory and written as soon as the store answers again (a background retry, and the
+next pass of this instance first of all); a pass that died is recorded by whoever takes its expired
+lease (`record_abandoned`)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +22,7 @@ from synoscd.state import table as t
 
 PASSES, DELIVERIES, TOMBSTONES = "passes", "deliveries", "tombstones"
 PASSES_KEPT = 200
+log = logging.getLogger("synoscd.history")
 
 
 def _inverted(at: float) -> str:
@@ -55,10 +64,14 @@ class PassRecord:
         }
 
 
+def _pass_key(started_at: float, pass_id: str) -> str:
+    return _inverted(started_at) + "-" + pass_id
+
+
 def record_pass(table: TableClient, rec: PassRecord) -> None:
     row: dict[str, Any] = {
         "PartitionKey": PASSES,
-        "RowKey": _inverted(rec.started_at) + "-" + rec.id,
+        "RowKey": _pass_key(rec.started_at, rec.id),
         "id": rec.id,
         "trigger": rec.trigger,
         "started_at": rec.started_at,
@@ -73,6 +86,97 @@ def record_pass(table: TableClient, rec: PassRecord) -> None:
     if rec.notes:
         t.put_json(row, "notes", rec.notes)
     table.upsert_entity(row)  # a pass writes only its own row (unique key): no other writer exists
+
+
+# -- records kept while the state store is down ------------------------------------------------------
+
+KEEP_UNSENT_SECONDS = 3600.0
+RETRY_UNSENT_EVERY = 2.0
+_unsent: list[tuple[TableClient, PassRecord, float]] = []
+_unsent_lock = threading.Lock()
+_flusher: threading.Thread | None = None
+
+
+def record_pass_or_keep(table: TableClient, rec: PassRecord) -> bool:
+    """Record the pass; when the store does not answer, keep the record and write it once it does.
+    False when it was kept."""
+    try:
+        record_pass(table, rec)
+        return True
+    except Exception as exc:
+        log.warning(
+            "state store unreachable: pass %s is recorded when it answers again (%s)",
+            rec.id,
+            str(exc).splitlines()[0][:200],
+        )
+    global _flusher
+    with _unsent_lock:
+        _unsent.append((table, rec, time.monotonic()))
+        if _flusher is None or not _flusher.is_alive():
+            _flusher = threading.Thread(target=_flush_loop, name="history-flush", daemon=True)
+            _flusher.start()
+    return False
+
+
+def flush_unsent() -> int:
+    """Write the records kept while the store was down; those that still fail stay (for an hour).
+    Returns how many are left."""
+    with _unsent_lock:
+        pending = list(_unsent)
+        _unsent.clear()
+    left = []
+    for table, rec, kept_at in pending:
+        try:
+            record_pass(table, rec)
+        except Exception:
+            if time.monotonic() - kept_at < KEEP_UNSENT_SECONDS:
+                left.append((table, rec, kept_at))
+            else:
+                log.error("pass %s could not be recorded within an hour; dropped", rec.id)
+    with _unsent_lock:
+        _unsent[:0] = left
+        return len(_unsent)
+
+
+def _flush_loop() -> None:
+    while True:
+        time.sleep(RETRY_UNSENT_EVERY)
+        if flush_unsent() == 0:
+            return
+
+
+def record_abandoned(
+    table: TableClient, pass_id: str, trigger: str, started_at: float, expired_at: float
+) -> bool:
+    """A failed history row for a pass that stopped without recording itself (its lease expired while
+    held). Never replaces the pass's own row, should it exist (or arrive later: that one wins)."""
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(expired_at))
+    row: dict[str, Any] = {
+        "PartitionKey": PASSES,
+        "RowKey": _pass_key(started_at, pass_id),
+        "id": pass_id,
+        "trigger": trigger,
+        "started_at": started_at,
+        "finished_at": None,
+        "revision": None,
+        "dry_run": False,
+        "outcome": "failed",
+    }
+    t.put_json(row, "counts", {})
+    t.put_json(
+        row,
+        "errors",
+        [
+            f"the pass did not finish: its lease expired at {when} while it was held (the instance "
+            "stopped or lost the state store); the next pass took over"
+        ],
+    )
+    t.put_json(row, "prune", {})
+    try:
+        table.create_entity(row)
+    except ResourceExistsError:
+        return False
+    return True
 
 
 def _pass(row: dict[str, Any]) -> PassRecord:
@@ -121,22 +225,48 @@ def purge_deliveries(table: TableClient, now: float | None = None) -> int:
     return len(stale)
 
 
-def seen_delivery(table: TableClient, delivery_id: str, ttl: float = 7 * 86400) -> bool:
-    """Record a webhook delivery; True when it was already recorded (and not expired): a redelivery."""
+DELIVERY_TTL = 7 * 86400.0
+
+
+def delivery_key(delivery_id: str) -> str:
+    """The row key of a delivery id: a hash, so no id can break a row key (`/`, `#`, `?`, `\\`,
+    control characters, 1 KiB limit) whatever GitHub or an attacker sends."""
+    return hashlib.sha256(delivery_id.encode("utf-8")).hexdigest()
+
+
+def delivery_state(table: TableClient, delivery_id: str, **options: Any) -> str | None:
+    """What happened to a delivery: queued, done or failed (None: never seen, or expired)."""
+    row = t.get(table, DELIVERIES, delivery_key(delivery_id), **options)
+    if row is None or float(row.get("expires_at") or 0) <= time.time():
+        return None
+    return str(row.get("state") or "queued")
+
+
+def mark_delivery(
+    table: TableClient, delivery_id: str, state: str, ttl: float = DELIVERY_TTL, **options: Any
+) -> None:
+    """Record a delivery's state (queued once its message is on the queue; done or failed by the
+    pass it ran). A failed delivery counts as new when GitHub redelivers it."""
     now = time.time()
-    try:
-        table.create_entity(
-            {"PartitionKey": DELIVERIES, "RowKey": delivery_id, "seen_at": now, "expires_at": now + ttl}
-        )
-        return False
-    except ResourceExistsError:
-        row = t.get(table, DELIVERIES, delivery_id) or {}
-        if float(row.get("expires_at") or 0) > now:
-            return True
-        t.update(
-            table, DELIVERIES, delivery_id, lambda r: {**(r or {}), "seen_at": now, "expires_at": now + ttl}
-        )
-        return False
+    table.upsert_entity(
+        {
+            "PartitionKey": DELIVERIES,
+            "RowKey": delivery_key(delivery_id),
+            "delivery": delivery_id[:200],
+            "state": state,
+            "seen_at": now,
+            "expires_at": now + ttl,
+        },
+        **options,
+    )
+
+
+def seen_delivery(table: TableClient, delivery_id: str, ttl: float = DELIVERY_TTL) -> bool:
+    """Record a webhook delivery; True when it was already recorded (and not expired): a redelivery."""
+    if delivery_state(table, delivery_id) is not None:
+        return True
+    mark_delivery(table, delivery_id, "queued", ttl)
+    return False
 
 
 def put_tombstone(table: TableClient, kind: str, name: str, body: dict[str, Any], pass_id: str) -> str:

@@ -1,21 +1,44 @@
-"""One pass at a time per environment, across timer, webhook and CLI (invariant 4).
+"""One pass at a time per environment, across timer, webhook and CLI (invariants 4 and 11).
 
-The lease is one row. Taking it is an ETag-guarded write, so two contenders cannot both win; a
-crashed holder's lease simply expires. A pass requested while another runs is recorded on the row
-(`pending`), and the holder runs once more before it lets go — so requests coalesce into one re-run.
+The lease is one row. Taking it is an ETag-guarded write, so two contenders cannot both win. While a
+pass works, a heartbeat renews the lease every half of its lifetime, and the pass's `Budget` learns
+until when the lease is surely its own; a renewal that finds another holder, or that cannot reach the
+store before that time, means the lease is lost and the pass writes nothing more. A holder that dies
+leaves at most one lifetime (two heartbeats) of lease behind.
+
+A pass requested while another runs is recorded on the row (`pending`), and the holder runs once more
+before it lets go — so requests coalesce into one re-run. The row also names the pass at work
+(`pass_id`, `pass_started_at`): whoever next takes over an expired, unreleased lease records that pass
+as failed (`Lease.abandoned`), so a pass that died still leaves a history row.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from azure.data.tables import TableClient
 
+from synoscd.budget import Budget, LeaseLost
 from synoscd.state import table as t
 
 PK, RK = "lease", "reconcile"
+log = logging.getLogger("synoscd.lease")
+
+__all__ = ["Abandoned", "Heartbeat", "Lease", "LeaseLost", "acquire", "read", "release", "renew", "request"]
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A pass whose lease expired while it still held it: it died, or lost the state store."""
+
+    pass_id: str
+    trigger: str
+    started_at: float
+    expired_at: float
 
 
 @dataclass(frozen=True)
@@ -24,10 +47,12 @@ class Lease:
     expires_at: float
     pending: int = 0
     trigger: str | None = None
+    abandoned: Abandoned | None = None  # set by acquire when it took over a dead holder's lease
 
 
-class LeaseLost(Exception):
-    """Our lease expired and someone else took it: stop writing."""
+def skew_margin(ttl: float) -> float:
+    """How much earlier than the row says we stop trusting our lease: clocks of instances differ."""
+    return min(2.0, ttl * 0.1)
 
 
 def _lease(row: dict[str, Any] | None) -> Lease | None:
@@ -35,6 +60,18 @@ def _lease(row: dict[str, Any] | None) -> Lease | None:
         return None
     return Lease(
         row["holder"], float(row.get("expires_at") or 0), int(row.get("pending") or 0), row.get("trigger")
+    )
+
+
+def _abandoned(row: dict[str, Any], now: float) -> Abandoned | None:
+    current = _lease(row)
+    if current is None or current.expires_at >= now or not row.get("pass_id"):
+        return None
+    return Abandoned(
+        str(row["pass_id"]),
+        str(row.get("trigger") or "unknown"),
+        float(row.get("pass_started_at") or row.get("acquired_at") or 0),
+        current.expires_at,
     )
 
 
@@ -47,18 +84,36 @@ def read(table: TableClient) -> tuple[Lease | None, int]:
     return lease, int(row.get("pending") or 0)
 
 
-def acquire(table: TableClient, holder: str, ttl: float, trigger: str) -> Lease | None:
+def acquire(
+    table: TableClient,
+    holder: str,
+    ttl: float,
+    trigger: str,
+    *,
+    pass_id: str | None = None,
+    started_at: float | None = None,
+) -> Lease | None:
     """Take the lease, or record a pending request and return None when someone else holds it."""
     won = False
+    abandoned: Abandoned | None = None
 
     def mutate(row: dict[str, Any] | None) -> dict[str, Any]:
-        nonlocal won
+        nonlocal won, abandoned
         row = dict(row or {})
         current = _lease(row)
         now = time.time()
         if current is None or current.expires_at < now or current.holder == holder:
             won = True
-            row.update(holder=holder, expires_at=now + ttl, acquired_at=now, trigger=trigger, pending=0)
+            abandoned = _abandoned(row, now) if current and current.holder != holder else None
+            row.update(
+                holder=holder,
+                expires_at=now + ttl,
+                acquired_at=now,
+                trigger=trigger,
+                pending=0,
+                pass_id=pass_id or "",
+                pass_started_at=started_at or now,
+            )
         else:
             won = False
             row["pending"] = int(row.get("pending") or 0) + 1
@@ -66,7 +121,10 @@ def acquire(table: TableClient, holder: str, ttl: float, trigger: str) -> Lease 
         return row
 
     row = t.update(table, PK, RK, mutate)
-    return _lease(row) if won else None
+    lease = _lease(row) if won else None
+    if lease is not None and abandoned is not None:
+        lease = Lease(lease.holder, lease.expires_at, lease.pending, lease.trigger, abandoned)
+    return lease
 
 
 def request(table: TableClient, trigger: str) -> None:
@@ -81,19 +139,28 @@ def request(table: TableClient, trigger: str) -> None:
     t.update(table, PK, RK, mutate)
 
 
-def renew(table: TableClient, lease: Lease, ttl: float) -> Lease:
+def renew(table: TableClient, lease: Lease, ttl: float, **options: Any) -> Lease:
+    """Extend our lease by `ttl` from now; LeaseLost when another holder has it."""
+
     def mutate(row: dict[str, Any] | None) -> dict[str, Any]:
         current = _lease(row)
         if current is None or current.holder != lease.holder:
-            raise LeaseLost(f"lease taken by {current.holder if current else 'nobody'}")
+            raise LeaseLost(f"the lease was taken by {current.holder if current else 'nobody'}")
         return {**(row or {}), "expires_at": time.time() + ttl}
 
-    return _lease(t.update(table, PK, RK, mutate)) or lease
+    return _lease(t.update(table, PK, RK, mutate, **options)) or lease
 
 
-def release(table: TableClient, lease: Lease, ttl: float) -> bool:
+def release(
+    table: TableClient,
+    lease: Lease,
+    ttl: float,
+    *,
+    next_pass: tuple[str, float] | None = None,
+) -> bool:
     """Let go, unless passes were requested meanwhile: then keep the lease, clear the requests and
-    return True — the caller runs once more (the coalesced re-run)."""
+    return True — the caller runs once more (the coalesced re-run, recorded on the row as
+    `next_pass` = (pass id, start time))."""
     rerun = False
 
     def mutate(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -108,10 +175,64 @@ def release(table: TableClient, lease: Lease, ttl: float) -> bool:
             row.update(
                 pending=0, expires_at=time.time() + ttl, trigger=row.get("last_request") or "coalesced"
             )
+            if next_pass is not None:
+                row.update(pass_id=next_pass[0], pass_started_at=next_pass[1])
         else:
             rerun = False
-            row.update(holder="", expires_at=0.0, released_at=time.time())
+            row.update(holder="", expires_at=0.0, released_at=time.time(), pass_id="")
         return row
 
     t.update(table, PK, RK, mutate)
     return rerun
+
+
+class Heartbeat:
+    """Renews a held lease every `ttl / 2` while the pass works, and tells the pass's `budget` until
+    when the lease is surely its own (the time the renewal was sent, plus `ttl`, minus a margin for
+    clock skew). A failed renewal is retried sooner; if none succeeds before that time, or the row
+    names another holder, the budget learns the lease is lost."""
+
+    def __init__(self, table: TableClient, lease: Lease, ttl: float, budget: Budget, acquired: float) -> None:
+        self.table = table
+        self.lease = lease
+        self.ttl = ttl
+        self.budget = budget
+        self.interval = ttl / 2
+        self.margin = skew_margin(ttl)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+        budget.hold(acquired + ttl - self.margin)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.ttl)
+
+    def _run(self) -> None:
+        delay = self.interval
+        while not self._stop.wait(delay):
+            sent = time.monotonic()
+            # Each attempt may take no longer than what is left of a heartbeat.
+            limit = max(0.2, self.interval / 2)
+            try:
+                renew(
+                    self.table,
+                    self.lease,
+                    self.ttl,
+                    connection_timeout=limit,
+                    read_timeout=limit,
+                    retry_total=0,
+                )
+            except LeaseLost as lost:
+                log.warning("lease lost: %s; the pass stops writing", lost)
+                self.budget.lose(str(lost))
+                return
+            except Exception as exc:  # storage unreachable: try again soon, until the lease runs out
+                log.warning("could not renew the lease: %s", str(exc).splitlines()[0][:200])
+                delay = max(0.1, self.interval / 4)
+                continue
+            self.budget.hold(sent + self.ttl - self.margin)
+            delay = self.interval

@@ -1,4 +1,8 @@
-"""Opening the state table, and the one ETag-guarded read-modify-write every record goes through."""
+"""Opening the state table, and the one ETag-guarded read-modify-write every record goes through.
+
+The table client retries with the SDK's own policy, bounded (`synoscd/budget.py`): a few retries with
+jittered backoff, none past the running pass's budget, and short connection and read timeouts, so a
+storage outage fails a call in seconds instead of the SDK's default minutes."""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
+from azure.core.pipeline.policies import RetryPolicy
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from synoscd.budget import BoundedRetry
 
 TABLE_NAME = "synoscd"
 SCHEMA_VERSION = 1
@@ -31,12 +38,53 @@ class ConcurrentWriteError(StateError):
     """Another writer kept changing the record; nothing was overwritten."""
 
 
-def open_table(store: str, credential: Any = None, table_name: str = TABLE_NAME) -> TableClient:
-    """`store` is a connection string or a table endpoint URL (then `credential`, the managed identity)."""
+class _BoundedTableService(TableServiceClient):
+    """The SDK's table service client with its retry policy made bounded (same class, same settings
+    otherwise: the retry is what the SDK would do, within the budget)."""
+
+    def __init__(self, *args: Any, budget: Callable[[], float], retries: int, **kwargs: Any) -> None:
+        self._bounded = (budget, retries)
+        super().__init__(*args, **kwargs)
+
+    def _configure_policies(self, **kwargs: Any) -> list[Any]:
+        budget, retries = self._bounded
+        policies = super()._configure_policies(**kwargs)
+        for i, policy in enumerate(policies):
+            if isinstance(policy, RetryPolicy):
+                bounded = type("BoundedTablesRetry", (BoundedRetry, type(policy)), {})
+                policies[i] = bounded(
+                    budget=budget,
+                    max_wait=4.0,
+                    retry_total=retries,
+                    retry_backoff_factor=0.4,
+                    retry_backoff_max=4,
+                )
+        return policies
+
+
+def open_table(
+    store: str,
+    credential: Any = None,
+    table_name: str = TABLE_NAME,
+    *,
+    budget: Callable[[], float] | None = None,
+    retries: int = 3,
+    timeouts: tuple[float, float] = (5.0, 15.0),
+) -> TableClient:
+    """`store` is a connection string or a table endpoint URL (then `credential`, the managed identity).
+
+    `budget` bounds every retry wait (the pass's remaining seconds); `timeouts` are the connection and
+    read timeouts of each request."""
+    options: dict[str, Any] = {
+        "budget": budget or (lambda: float("inf")),
+        "retries": retries,
+        "connection_timeout": timeouts[0],
+        "read_timeout": timeouts[1],
+    }
     if store.startswith(("http://", "https://")):
-        service = TableServiceClient(endpoint=store, credential=credential)
+        service = _BoundedTableService(endpoint=store, credential=credential, **options)
     else:
-        service = TableServiceClient.from_connection_string(store)
+        service = _BoundedTableService.from_connection_string(store, **options)
     try:
         return service.create_table_if_not_exists(table_name)
     except (ServiceRequestError, HttpResponseError) as exc:
@@ -46,9 +94,9 @@ def open_table(store: str, credential: Any = None, table_name: str = TABLE_NAME)
         ) from exc
 
 
-def get(table: TableClient, pk: str, rk: str) -> dict[str, Any] | None:
+def get(table: TableClient, pk: str, rk: str, **options: Any) -> dict[str, Any] | None:
     try:
-        entity = table.get_entity(pk, rk)
+        entity = table.get_entity(pk, rk, **options)
     except ResourceNotFoundError:
         return None
     out = dict(entity)
@@ -62,11 +110,13 @@ def update(
     rk: str,
     mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None],
     attempts: int = 8,
+    **options: Any,
 ) -> dict[str, Any] | None:
     """Read, let `mutate` compute the new entity from fresh data (None = leave as is), write with the
-    ETag read; on a conflicting write start again from fresh data. Never overwrites blindly."""
+    ETag read; on a conflicting write start again from fresh data. Never overwrites blindly.
+    `options` go to each SDK call (per-call timeouts, retry settings)."""
     for _ in range(attempts):
-        current = get(table, pk, rk)
+        current = get(table, pk, rk, **options)
         base = {k: v for k, v in current.items() if k != "_etag"} if current else None
         new = mutate(dict(base) if base is not None else None)
         if new is None:
@@ -74,13 +124,14 @@ def update(
         new = {**new, "PartitionKey": pk, "RowKey": rk, "schemaVersion": SCHEMA_VERSION}
         try:
             if current is None:
-                meta = table.create_entity(new)
+                meta = table.create_entity(new, **options)
             else:
                 meta = table.update_entity(
                     new,
                     mode=UpdateMode.REPLACE,
                     etag=current["_etag"],
                     match_condition=MatchConditions.IfNotModified,
+                    **options,
                 )
         except (ResourceModifiedError, ResourceExistsError):
             continue
