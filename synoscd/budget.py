@@ -88,9 +88,9 @@ class BoundedRetry:
 
     - the backoff between attempts is jittered (half to all of the exponential value), so instances
       that failed together do not retry together;
-    - a retry happens only when its wait — the server's Retry-After, else that backoff — is at most
-      `max_wait` and fits in `budget()`; otherwise the policy gives up and the caller sees the answer
-      (a 429 with its Retry-After, a 503) or the connection error at once.
+    - a retry happens only while budget is left and its wait — the server's Retry-After, else that
+      backoff — is at most `max_wait` and fits in `budget()`; otherwise the policy gives up and the
+      caller sees the answer (a 429 with its Retry-After, a 503) or the connection error at once.
     """
 
     def __init__(
@@ -111,7 +111,8 @@ class BoundedRetry:
         if error is None and response is not None and hasattr(response, "http_response"):
             retry_after = self.get_retry_after(response)  # type: ignore[attr-defined]
         wait = float(retry_after) if retry_after else self.get_backoff_time(settings)
-        if wait > min(self._max_wait, self._budget()):
+        left = self._budget()
+        if left <= 0 or wait > min(self._max_wait, left):
             return False
         settings["bounded_wait"] = wait
         return True
