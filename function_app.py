@@ -27,13 +27,28 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
 @app.function_name("github_webhook")
 @app.route(route="github/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    # Anonymous at the platform: the X-Hub-Signature-256 check is the authentication.
+    # Anonymous at the platform: the X-Hub-Signature-256 check is the authentication. It only queues.
     status, body = handlers.on_webhook(dict(req.headers), req.get_body())
     return _json(status, body)
+
+
+# The webhook's queue, in the Functions host's own storage account (AzureWebJobsStorage, identity-based
+# in Azure). The host retries a failing message and moves it to <queue>-poison (host.json).
+@app.function_name("reconcile_queue")
+@app.queue_trigger(arg_name="msg", queue_name="%SYNOSCD_QUEUE_NAME%", connection="AzureWebJobsStorage")
+def reconcile_queue(msg: func.QueueMessage) -> None:
+    handlers.on_queue_message(msg.get_body(), msg.dequeue_count or 1)
 
 
 @app.function_name("health")
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     status, body = handlers.on_health()
+    return _json(status, body)
+
+
+@app.function_name("health_details")
+@app.route(route="health/details", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health_details(req: func.HttpRequest) -> func.HttpResponse:
+    status, body = handlers.on_health_details()
     return _json(status, body)

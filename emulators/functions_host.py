@@ -1,17 +1,24 @@
 """A local stand-in for the Azure Functions host (Core Tools cannot be installed here).
 
 It indexes `function_app.app` the way the host does — `app.get_functions()` and each function's raw
-bindings — serves the HTTP functions on 127.0.0.1 under the route prefix of host.json, and fires
-timer functions on their NCRONTAB schedule (`%SETTING%` resolved from the environment). Like the
-host, a timer does not fire again while its invocation is outstanding, and `past_due` is set when a
-tick comes late.
+bindings — serves the HTTP functions on 127.0.0.1 under the route prefix of host.json, fires timer
+functions on their NCRONTAB schedule (`%SETTING%` resolved from the environment), and runs queue
+functions on the messages of their Storage Queue (Azurite). Like the host, a timer does not fire
+again while its invocation is outstanding, and `past_due` is set when a tick comes late; a queue
+message whose function fails is retried after host.json's `visibilityTimeout` and moved to
+`<queue>-poison` after `maxDequeueCount` attempts; the queue is polled with a backoff up to
+`maxPollingInterval`.
 
-    python -m emulators.functions_host [--env-file PATH] [--port 7071]
+A queue trigger's `connection` names a setting holding a connection string, as with Core Tools; for
+`AzureWebJobsStorage` the local stack's SYNOSCD_STATE_STORE (Azurite) stands in when it is unset.
+
+    python -m emulators.functions_host [--env-file PATH] [--port 7071] [--function-key KEY]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -114,6 +121,55 @@ class HttpFunction:
 
 
 @dataclass
+class QueueFunction:
+    name: str
+    queue: str
+    connection: str
+    fn: Callable[..., Any]
+    invocations: int = 0
+    poisoned: int = 0
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """host.json `extensions.queues`, with the host's defaults."""
+
+    max_polling_interval: float = 60.0
+    visibility_timeout: float = 0.0
+    max_dequeue_count: int = 5
+    base64: bool = True
+
+    @classmethod
+    def from_host_json(cls, doc: dict[str, Any]) -> QueueOptions:
+        queues = doc.get("extensions", {}).get("queues", {})
+        return cls(
+            timespan(queues.get("maxPollingInterval", "00:01:00")),
+            timespan(queues.get("visibilityTimeout", "00:00:00")),
+            int(queues.get("maxDequeueCount", 5)),
+            str(queues.get("messageEncoding", "base64")).lower() == "base64",
+        )
+
+
+def timespan(text: str) -> float:
+    """host.json TimeSpan `[d.]hh:mm:ss[.fff]` in seconds."""
+    hours, minutes, seconds = text.split(":")
+    days, _, hours = hours.rpartition(".")
+    return (int(days or 0) * 24 + int(hours)) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def queue_connection(name: str) -> str:
+    """The connection string a queue trigger's `connection` setting names."""
+    value = os.environ.get(name) or os.environ.get(f"{name}__connectionString")
+    if not value and name == "AzureWebJobsStorage":
+        value = os.environ.get("SYNOSCD_STATE_STORE")
+    if not value or value.startswith(("http://", "https://")):
+        raise KeyError(
+            f"queue connection {name}: set {name} to a storage connection string (Azurite locally)"
+        )
+    return value
+
+
+@dataclass
 class TimerFunction:
     name: str
     schedule: Schedule
@@ -128,13 +184,21 @@ def _route_regex(prefix: str, route: str) -> re.Pattern[str]:
 
 
 class FunctionsHost:
-    def __init__(self, module: str = "function_app", port: int = 0, function_key: str | None = None) -> None:
-        host_json = json.loads((ROOT / "host.json").read_text())
+    def __init__(
+        self,
+        module: str = "function_app",
+        port: int = 0,
+        function_key: str | None = None,
+        host_json: dict[str, Any] | None = None,
+    ) -> None:
+        host_json = host_json if host_json is not None else json.loads((ROOT / "host.json").read_text())
         self.prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+        self.queue_options = QueueOptions.from_host_json(host_json)
         self.function_key = function_key
         self.app = importlib.import_module(module).app
         self.http: list[HttpFunction] = []
         self.timers: list[TimerFunction] = []
+        self.queues: list[QueueFunction] = []
         self._index()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -161,6 +225,10 @@ class FunctionsHost:
                 self.timers.append(
                     TimerFunction(name, Schedule.parse(resolve_setting(trigger["schedule"])), fn)
                 )
+            elif trigger["type"] == "queueTrigger":
+                connection = trigger.get("connection") or "AzureWebJobsStorage"
+                queue_connection(connection)  # fail at start, as the host does, when it is missing
+                self.queues.append(QueueFunction(name, resolve_setting(trigger["queueName"]), connection, fn))
             else:
                 raise ValueError(f"{name}: trigger {trigger['type']} is not supported by the local host")
 
@@ -171,6 +239,12 @@ class FunctionsHost:
         for timer in self.timers:
             th = threading.Thread(
                 target=self._timer_loop, args=(timer,), name=f"timer-{timer.name}", daemon=True
+            )
+            th.start()
+            self._threads.append(th)
+        for queue in self.queues:
+            th = threading.Thread(
+                target=self._queue_loop, args=(queue,), name=f"queue-{queue.name}", daemon=True
             )
             th.start()
             self._threads.append(th)
@@ -200,6 +274,74 @@ class FunctionsHost:
             timer.invocations += 1
             # Not again while the invocation was outstanding: the next slot after it finished.
             next_at = timer.schedule.next_after(max(next_at, dt.datetime.now() - dt.timedelta(seconds=1)))
+
+    def _queue_clients(self, queue: QueueFunction) -> tuple[Any, Any]:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        coding: dict[str, Any] = (
+            {
+                "message_encode_policy": TextBase64EncodePolicy(),
+                "message_decode_policy": TextBase64DecodePolicy(),
+            }
+            if self.queue_options.base64
+            else {}
+        )
+        conn = queue_connection(queue.connection)
+        clients = []
+        for name in (queue.queue, f"{queue.queue}-poison"):
+            client = QueueClient.from_connection_string(conn, name, **coding)
+            with contextlib.suppress(ResourceExistsError):
+                client.create_queue()
+            clients.append(client)
+        return clients[0], clients[1]
+
+    def _queue_loop(self, queue: QueueFunction) -> None:
+        import azure.functions.queue as queue_types
+
+        options = self.queue_options
+        try:
+            source, poison = self._queue_clients(queue)
+        except Exception as exc:
+            self.errors.append(f"{queue.name}: {type(exc).__name__}: {exc}")
+            return
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                # Invisible while the function runs (the host renews this; a pass ends well within).
+                message = source.receive_message(visibility_timeout=600)
+            except Exception as exc:  # storage down: poll again later, as the host does
+                self.errors.append(f"{queue.name}: {type(exc).__name__}: {exc}")
+                message = None
+            if message is None:
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, options.max_polling_interval)
+                continue
+            delay = 0.1
+            try:
+                queue.fn(
+                    queue_types.QueueMessage(
+                        id=message.id,
+                        body=message.content,
+                        dequeue_count=message.dequeue_count,
+                        pop_receipt=message.pop_receipt,
+                    )
+                )
+                source.delete_message(message)
+            except Exception as exc:
+                self.errors.append(f"{queue.name}: {type(exc).__name__}: {exc}")
+                self._failed(queue, source, poison, message)
+            queue.invocations += 1
+
+    def _failed(self, queue: QueueFunction, source: Any, poison: Any, message: Any) -> None:
+        with contextlib.suppress(Exception):
+            if (message.dequeue_count or 1) >= self.queue_options.max_dequeue_count:
+                poison.send_message(message.content)
+                source.delete_message(message)
+                queue.poisoned += 1
+            else:  # visible again after visibilityTimeout: the next attempt
+                source.update_message(message, visibility_timeout=int(self.queue_options.visibility_timeout))
 
     def dispatch(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -274,19 +416,24 @@ def main(argv: list[str] | None = None) -> int:
         "--env-file", type=Path, help="an environment file written by `python -m emulators up`"
     )
     parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument(
+        "--function-key", help="key of the functions whose auth level is not anonymous (default: none open)"
+    )
     args = parser.parse_args(argv)
     if args.env_file:
         from emulators.launcher import read_env_file
 
         os.environ.update(read_env_file(args.env_file))
     os.environ.setdefault("SYNOSCD_TIMER_SCHEDULE", "0 */1 * * * *")
+    os.environ.setdefault("SYNOSCD_QUEUE_NAME", "synoscd-passes")
     sys.path.insert(0, str(ROOT))
-    host = FunctionsHost(port=args.port).start()
+    host = FunctionsHost(port=args.port, function_key=args.function_key).start()
     print(
         f"functions host on {host.url}: "
         + ", ".join(
             [f"{f.name} {sorted(f.methods)} /{f.pattern.pattern}" for f in host.http]
             + [t.name for t in host.timers]
+            + [f"{q.name} (queue {q.queue})" for q in host.queues]
         ),
         flush=True,
     )

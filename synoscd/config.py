@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     state_table: str = _f(
         "synoscd", "table name; one per environment", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
     )
+    queue_name: str = _f(
+        "synoscd-passes",
+        "Storage Queue (in the state store's account) the webhook puts accepted pushes on; the "
+        "queue-triggered function reads it (its poison queue: NAME-poison)",
+        # Storage queue names: 3-63 lowercase letters, digits and single hyphens, no hyphen at either end.
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        min_length=3,
+        max_length=63,
+    )
 
     # -- runtime defaults (the state table overrides them; `synos set`) ---------------------------
     reconcile_interval_seconds: int = _f(300, "seconds between timer passes (synos set --interval)", ge=10)
@@ -104,7 +113,6 @@ class Settings(BaseSettings):
         "NCRONTAB schedule of the timer function (it runs a pass only "
         "when the interval has passed or a pass was requested)",
     )
-    webhook_wait_seconds: float = _f(5.0, "seconds a webhook pass waits for ARM operations", ge=0, le=8)
     pass_wait_seconds: float = _f(120.0, "seconds a timer or CLI pass waits for ARM operations", ge=0)
     lease_seconds: float = _f(
         30.0,

@@ -1,11 +1,13 @@
-"""The Function handlers: the timer heals drift on the runtime interval, the webhook syncs after a push,
-health says whether the state store answers. Each returns plain data; function_app.py wraps it.
+"""The Function handlers: the timer heals drift on the runtime interval, the webhook verifies and queues
+a push, the queue-triggered function runs its pass, health says the app is alive. Each returns plain
+data; function_app.py wraps it.
 
 Nothing heavy is imported at module level: a rejected webhook (bad size, bad signature) is answered
 without loading an Azure SDK or PyGithub."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -89,7 +91,13 @@ def _webhook_secret(rt: Any) -> str:
     return ""
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
 def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """Verify, de-duplicate and enqueue: the answer never waits for a pass (nor ARM, nor GitHub), so
+    GitHub hears back well within its 10 s; the queue-triggered function runs the pass."""
     rt = _runtime()
     settings = rt.settings
     if len(body) > settings.webhook_max_body_bytes:
@@ -97,47 +105,120 @@ def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, 
             "status": "rejected",
             "reason": f"body larger than {settings.webhook_max_body_bytes} bytes",
         }
-    if not webhook.verify(_webhook_secret(rt), body, _header(headers, "X-Hub-Signature-256")):
-        log.warning("webhook rejected: missing or bad signature", extra={"trigger": "webhook"})
-        return 401, {"status": "rejected", "reason": "missing or bad X-Hub-Signature-256"}
+    signed = _header(headers, "X-Hub-Signature-256")
+    if not webhook.well_formed_signature(signed):  # decided before any secret is loaded
+        log.warning("webhook rejected: missing or malformed signature", extra={"trigger": "webhook"})
+        return 401, {"status": "rejected", "reason": "missing or malformed X-Hub-Signature-256"}
+    try:
+        secret = _webhook_secret(rt)
+    except Exception as exc:  # Key Vault down: GitHub may redeliver; the timer heals meanwhile
+        log.error("webhook secret unavailable", extra={"trigger": "webhook", "error": _first_line(exc)})
+        return 503, {
+            "status": "error",
+            "reason": f"the webhook secret cannot be read now: {_first_line(exc)}",
+        }
+    if not webhook.verify(secret, body, signed):
+        log.warning("webhook rejected: bad signature", extra={"trigger": "webhook"})
+        return 401, {"status": "rejected", "reason": "bad X-Hub-Signature-256"}
     event = _header(headers, "X-GitHub-Event")
     decision = webhook.decide(event, body, settings.repo_full_name, settings.github_branch)
     if not decision.run:
-        return decision.status, {
-            "status": "ignored" if decision.status == 202 else "ok",
-            "reason": decision.reason,
-        }
-    from synoscd.engine.reconcile import run_pass
-    from synoscd.state import history
-
+        status = {200: "ok", 202: "ignored", 204: "ignored"}.get(decision.status, "rejected")
+        return decision.status, {"status": status, "reason": decision.reason}
     delivery = _header(headers, "X-GitHub-Delivery")
-    if delivery and history.seen_delivery(rt.table, delivery):
-        return 200, {
-            "status": "duplicate",
-            "delivery": delivery,
-            "reason": "this delivery was handled already",
-        }
+    problem = webhook.delivery_problem(delivery)
+    if problem:
+        return 400, {"status": "rejected", "reason": problem}
+    assert delivery is not None
+    return _enqueue(rt, delivery, decision.revision)
+
+
+def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, Any]]:
+    """One message per accepted delivery. The delivery is marked seen only once its message is on
+    the queue: a delivery that could not be queued (or whose pass failed) runs when redelivered."""
+    from synoscd.state import history
+    from synoscd.state import queue as passes
+
+    fast = {"retry_total": 0}  # the client's short timeouts, and no retry: GitHub waits 10 s at most
     try:
-        # The pushed commit, not whatever the branch ref says now (GitHub's ref API can lag the hook).
-        result = run_pass(
-            "webhook", wait_seconds=settings.webhook_wait_seconds, revision=decision.revision, rt=rt
+        if history.delivery_state(rt.request_table, delivery, **fast) in ("queued", "done"):
+            return 200, {
+                "status": "duplicate",
+                "delivery": delivery,
+                "reason": "this delivery was handled already",
+            }
+        message_id = passes.send(
+            rt.passes_queue,
+            {"delivery": delivery, "after": after, "trigger": "webhook", "queuedAt": time.time()},
         )
-    except Exception as exc:
-        log.exception("webhook pass failed", extra={"trigger": "webhook", "delivery": delivery})
-        return 502, {"status": "error", "delivery": delivery, "error": str(exc).splitlines()[0][:300]}
+        history.mark_delivery(rt.request_table, delivery, "queued", **fast)
+    except Exception as exc:  # storage down: not accepted, so GitHub's redelivery will be
+        log.error(
+            "webhook not queued",
+            extra={"trigger": "webhook", "delivery": delivery, "error": _first_line(exc)},
+        )
+        return 503, {"status": "error", "delivery": delivery, "reason": f"not queued: {_first_line(exc)}"}
+    log.info("webhook queued", extra={"trigger": "webhook", "delivery": delivery, "revision": after})
+    return 202, {"status": "queued", "delivery": delivery, "messageId": message_id, "revision": after}
+
+
+# -- the queue-triggered pass ------------------------------------------------------------------------------
+
+
+def _run_pass_for(rt: Any, after: str | None) -> Any:
+    from synoscd.engine.reconcile import run_pass
+
+    # The pushed commit, not whatever the branch ref says now (GitHub's ref API can lag the hook).
+    return run_pass("webhook", wait_seconds=rt.settings.pass_wait_seconds, revision=after, rt=rt)
+
+
+def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any]:
+    """Run the pass a webhook delivery asked for. An error is raised to the host, which retries the
+    message and moves it to the poison queue after maxDequeueCount attempts (host.json); the
+    delivery is marked failed, so GitHub's redelivery of it runs again."""
+    from synoscd.state import history
+    from synoscd.state import queue as passes
+
+    try:
+        message = passes.parse(body)
+    except ValueError as exc:  # not ours: nothing to retry
+        log.error("queue message dropped: %s", _first_line(exc))
+        return {"ran": False, "reason": f"not a SynosCD message: {_first_line(exc)}"}
+    delivery, after = message.get("delivery"), message.get("after")
+    rt = _runtime()
+    try:
+        result = _run_pass_for(rt, str(after) if after else None)
+    except Exception:
+        log.exception("queued pass failed", extra={"trigger": "webhook", "delivery": delivery})
+        if delivery:
+            with contextlib.suppress(Exception):
+                history.mark_delivery(rt.table, str(delivery), "failed")
+        raise
+    if delivery:
+        with contextlib.suppress(Exception):
+            history.mark_delivery(rt.table, str(delivery), "failed" if result.outcome == "failed" else "done")
     if result.queued:
-        return 202, {
-            "status": "queued",
+        return {
+            "ran": False,
             "delivery": delivery,
             "reason": "a pass is running; it runs once more for this push",
         }
-    return 202, {"status": "accepted", "delivery": delivery, **_summary(result)}
+    return {"ran": True, "delivery": delivery, "attempt": dequeue_count, **_summary(result)}
 
 
 # -- health ----------------------------------------------------------------------------------------------
 
 
 def on_health() -> tuple[int, dict[str, Any]]:
+    """Anonymous liveness: the app answers, and which version. Nothing about passes, revisions or
+    errors (those are behind the function key: `on_health_details`)."""
+    from synoscd import __version__
+
+    return 200, {"status": "ok", "version": __version__}
+
+
+def on_health_details() -> tuple[int, dict[str, Any]]:
+    """For operators (function key): whether the state store answers, and the last pass."""
     from synoscd import __version__
 
     body: dict[str, Any] = {"version": __version__}
@@ -145,12 +226,12 @@ def on_health() -> tuple[int, dict[str, Any]]:
         from synoscd.state import history
 
         rt = _runtime()
-        latest = history.list_passes(rt.table, limit=1)
+        latest = history.list_passes(rt.request_table, limit=1)
         body["stateStore"] = {"ok": True}
         body["lastPass"] = latest[0].to_dict() if latest else None
     except Exception as exc:
         body["status"] = "degraded"
-        body["stateStore"] = {"ok": False, "error": str(exc).splitlines()[0][:300]}
+        body["stateStore"] = {"ok": False, "error": _first_line(exc)}
         return 503, body
     body["status"] = "ok"
     return 200, body

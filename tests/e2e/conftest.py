@@ -33,16 +33,20 @@ class Host:
             self.proc.wait(timeout=5)
 
 
+FUNCTION_KEY = "local-function-key"
+
+
 def start_host(stack: LaunchedStack, **overrides: str) -> Host:
     env = {
         **os.environ,
         **stack.env,
         "SYNOSCD_STATE_TABLE": f"e{uuid.uuid4().hex[:20]}",
+        "SYNOSCD_QUEUE_NAME": f"e{uuid.uuid4().hex[:20]}",  # no message of another test's host
         "SYNOSCD_TIMER_SCHEDULE": "0 0 0 1 1 *",
         **overrides,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.functions_host", "--port", "0"],
+        [sys.executable, "-m", "emulators.functions_host", "--port", "0", "--function-key", FUNCTION_KEY],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,6 +1,7 @@
 """The Functions app end to end over HTTP through the local host: the GitHub stand-in commits and
-delivers signed webhooks, ARM and the state table show the result; the timer honours the runtime
-interval from the table; passes never overlap."""
+delivers signed webhooks, the webhook queues them on Azurite's queue and the queue-triggered function
+runs the pass; ARM and the state table show the result; the timer honours the runtime interval from
+the table; passes never overlap."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import requests
 from synoscd.state import history, runtime
 from synoscd.state import table as t
 from tests.conftest import APP_YAML, LaunchedStack
-from tests.e2e.conftest import Host
+from tests.e2e.conftest import FUNCTION_KEY, Host
 
 pytestmark = pytest.mark.e2e
 
@@ -61,27 +62,70 @@ def repo_host(
     return fresh_stack, host, repo
 
 
+def wait_for_passes(table: Any, n: int, timeout: float = 20) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while len(passes := history.list_passes(table, limit=100)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return passes
+
+
 def test_signed_push_reaches_arm_and_redelivery_runs_nothing(repo_host: Any) -> None:
     stack, host, repo = repo_host
+    table = t.open_table(host.env["SYNOSCD_STATE_STORE"], table_name=host.env["SYNOSCD_STATE_TABLE"])
     sha = commit(stack, repo, {"apps/web.yaml": APP.format(name="web", tag="2")})
     stack.admin("arm", "DELETE", "calls")
     pushed_at = time.time()
     answer = deliver(stack, host, repo, delivery_id="delivery-1")
-    assert answer["status"] == 202, answer
+    assert answer["status"] == 202 and '"queued"' in answer["body"], answer
+    assert [p.trigger for p in wait_for_passes(table, 1)] == ["webhook"], "the queued message ran the pass"
     puts = [c for c in arm_writes(stack) if c["method"] == "PUT" and c["path"].endswith("/containerApps/web")]
     # How fast is a benchmark's business (bench/), not a test's: this machine is shared and noisy.
     assert len(puts) == 1 and puts[0]["time"] > pushed_at, "the push reached ARM"
-    table = t.open_table(host.env["SYNOSCD_STATE_STORE"], table_name=host.env["SYNOSCD_STATE_TABLE"])
     from synoscd.state import apps
 
     status = apps.get_status(table, "App", "web")
     assert status is not None and status.applied_revision == sha
-    assert history.list_passes(table, limit=1)[0].trigger == "webhook"
     stack.admin("arm", "DELETE", "calls")
     stack.admin("github", "DELETE", "calls")
     again = deliver(stack, host, repo, delivery_id="delivery-1")
     assert again["status"] == 200 and '"duplicate"' in again["body"]
+    time.sleep(2.0)  # longer than the queue's polling interval: a message would have run by now
     assert stack.calls("arm") == [] and stack.calls("github") == []
+    assert len(history.list_passes(table)) == 1
+
+
+def test_the_webhook_answers_at_once_while_arm_and_github_are_slow(repo_host: Any) -> None:
+    stack, host, repo = repo_host
+    commit(stack, repo, {"apps/web.yaml": APP.format(name="web", tag="3")})
+    for service in ("arm", "github"):
+        stack.admin(service, "PUT", "latency", {"seconds": 12})  # beyond GitHub's 10 s delivery timeout
+    started = time.monotonic()
+    answer = deliver(stack, host, repo, delivery_id="slow-1")
+    answered_in = time.monotonic() - started
+    assert answer["status"] == 202 and '"queued"' in answer["body"], answer
+    assert answered_in < 10, f"GitHub gives up after 10 s; the answer took {answered_in:.1f} s"
+    for service in ("arm", "github"):
+        stack.admin(service, "PUT", "latency", {"seconds": 0})
+
+
+def test_a_redelivery_after_a_failed_pass_runs_again(
+    fresh_stack: LaunchedStack, host_factory: Callable[..., Host]
+) -> None:
+    repo = new_repo(fresh_stack, {"apps/web.yaml": APP.format(name="web", tag="1")})
+    host = host_factory(
+        SYNOSCD_GITHUB_REPO_OWNER=OWNER,
+        SYNOSCD_GITHUB_REPO_NAME=repo,
+        SYNOSCD_ARM_ENDPOINT="https://127.0.0.1:9",
+    )
+    table = t.open_table(host.env["SYNOSCD_STATE_STORE"], table_name=host.env["SYNOSCD_STATE_TABLE"])
+    assert deliver(fresh_stack, host, repo, delivery_id="fails-1")["status"] == 202
+    failed = wait_for_passes(table, 1)
+    assert failed and failed[0].outcome == "failed", "the queued pass failed (ARM is unreachable)"
+    deadline = time.monotonic() + 10
+    while history.delivery_state(table, "fails-1") != "failed" and time.monotonic() < deadline:
+        time.sleep(0.1)  # the handler marks the delivery once the pass has raised
+    again = deliver(fresh_stack, host, repo, delivery_id="fails-1")
+    assert again["status"] == 202 and '"queued"' in again["body"], again
 
 
 def test_bad_or_missing_signature_is_401_and_touches_nothing(repo_host: Any) -> None:
@@ -130,17 +174,25 @@ def test_ping_other_branch_other_events_and_oversize(repo_host: Any) -> None:
     assert requests.get(f"{host.url}/api/github/webhook", timeout=10).status_code == 405
 
 
-def test_health_reports_the_state_store_and_last_pass_without_secrets(repo_host: Any) -> None:
+def test_health_is_liveness_for_anyone_and_details_behind_the_function_key(repo_host: Any) -> None:
     stack, host, repo = repo_host
     deliver(stack, host, repo)
-    resp = requests.get(f"{host.url}/api/health", timeout=10)
+    table = t.open_table(host.env["SYNOSCD_STATE_STORE"], table_name=host.env["SYNOSCD_STATE_TABLE"])
+    wait_for_passes(table, 1)
+    anonymous = requests.get(f"{host.url}/api/health", timeout=10)
+    assert anonymous.status_code == 200
+    assert set(anonymous.json()) == {"status", "version"}, "no pass, revision or error for anyone"
+    assert requests.get(f"{host.url}/api/health/details", timeout=10).status_code == 401
+    resp = requests.get(
+        f"{host.url}/api/health/details", headers={"x-functions-key": FUNCTION_KEY}, timeout=10
+    )
     assert resp.status_code == 200
     doc = resp.json()
     assert doc["status"] == "ok" and doc["stateStore"]["ok"] is True
     assert doc["lastPass"]["trigger"] == "webhook"
-    text = resp.text
-    for secret in (stack.env["SYNOSCD_GITHUB_WEBHOOK_SECRET"], "PRIVATE KEY", "AccountKey"):
-        assert secret not in text
+    for text in (anonymous.text, resp.text):
+        for secret in (stack.env["SYNOSCD_GITHUB_WEBHOOK_SECRET"], "PRIVATE KEY", "AccountKey"):
+            assert secret not in text
 
 
 def test_timer_honours_an_interval_changed_in_the_table_without_restart(
@@ -191,9 +243,13 @@ def test_timer_ticks_and_webhooks_together_run_one_pass_at_a_time(
         th.start()
     for th in threads:
         th.join()
-    time.sleep(3)
     assert answers == [202, 202, 202]
-    passes = sorted(history.list_passes(table, limit=100), key=lambda p: p.started_at)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the queued passes first, then a timer tick finds the lease free
+        passes = sorted(history.list_passes(table, limit=100), key=lambda p: p.started_at)
+        if len(passes) >= 3 and "timer" in {p.trigger for p in passes}:
+            break
+        time.sleep(0.2)
     assert len(passes) >= 3
     assert {p.trigger for p in passes} >= {"timer"}
     for earlier, later in itertools.pairwise(passes):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from emulators.functions_host import Schedule
+from emulators.functions_host import Schedule, timespan
 from emulators.settings_sample import render
 from synoscd import webhook
 from synoscd.functions.handlers import due
@@ -27,7 +27,13 @@ def test_indexing_yields_exactly_the_documented_functions_and_bindings() -> None
         f.get_function_name(): [json.loads(b) for b in f.get_raw_bindings()]
         for f in function_app.app.get_functions()
     }
-    assert set(functions) == {"reconcile_timer", "github_webhook", "health"}
+    assert set(functions) == {
+        "reconcile_timer",
+        "github_webhook",
+        "reconcile_queue",
+        "health",
+        "health_details",
+    }
     assert functions["reconcile_timer"] == [
         {
             "direction": "IN",
@@ -51,12 +57,26 @@ def test_indexing_yields_exactly_the_documented_functions_and_bindings() -> None
         ["GET"],
         "ANONYMOUS",
     )
+    details_in = functions["health_details"][0]
+    assert (details_in["route"], details_in["authLevel"]) == ("health/details", "FUNCTION")
     assert all(
         b[1] == {"direction": "OUT", "type": "http", "name": "$return"}
-        for b in (functions["github_webhook"], functions["health"])
+        for b in (functions["github_webhook"], functions["health"], functions["health_details"])
     )
+    assert functions["reconcile_queue"] == [
+        {
+            "direction": "IN",
+            "type": "queueTrigger",
+            "name": "msg",
+            "queueName": "%SYNOSCD_QUEUE_NAME%",
+            "connection": "AzureWebJobsStorage",
+        }
+    ]
     host = json.loads((REPO_ROOT / "host.json").read_text())
     assert host["extensions"]["http"]["routePrefix"] == "api"
+    # The queue's poison handling: a failing message is retried, then moved to <queue>-poison.
+    queues = host["extensions"]["queues"]
+    assert queues["maxDequeueCount"] >= 2 and queues["messageEncoding"] == "base64"
 
 
 HEAVY = ("azure.identity", "azure.mgmt", "azure.data", "azure.keyvault", "github", "requests")
@@ -127,7 +147,7 @@ def test_tampered_body_wrong_secret_and_missing_header_fail() -> None:
 
 def test_event_decisions() -> None:
     push = json.dumps(
-        {"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": "Org/Ops"}}
+        {"ref": "refs/heads/main", "after": "ab" * 20, "repository": {"full_name": "Org/Ops"}}
     ).encode()
     assert webhook.decide("push", push, "org/ops", "main").run
     assert not webhook.decide("push", push, "org/other", "main").run
@@ -140,6 +160,19 @@ def test_event_decisions() -> None:
 
 
 # -- the timer ------------------------------------------------------------------------------------------
+
+
+def test_the_anonymous_health_answer_is_liveness_and_version_only() -> None:
+    from synoscd import __version__
+    from synoscd.functions.handlers import on_health
+
+    assert on_health() == (200, {"status": "ok", "version": __version__})
+
+
+def test_host_json_timespans() -> None:
+    assert timespan("00:00:05") == 5.0
+    assert timespan("00:01:00.5") == 60.5
+    assert timespan("1.02:00:00") == 93600.0
 
 
 def test_timer_runs_when_due_or_requested() -> None:
