@@ -2,11 +2,14 @@
 // Container Apps environment, with everything it needs and nothing more:
 //
 //   user-assigned identity   SynosCD's only principal (ARM, Key Vault, storage, the deployment package)
-//   storage account          Functions runtime + SynosCD state table; shared keys disabled
+//   storage account          Functions runtime + SynosCD state table + the webhook's queue (and its
+//                            poison queue); shared keys disabled
 //   Key Vault (RBAC mode)    github-app-id, github-app-installation-id, github-app-private-key,
 //                            github-webhook-secret
-//   Log Analytics + App Insights
+//   Log Analytics + App Insights (local auth off: the identity publishes with Entra ID)
 //   role assignments         least privilege, built-in roles only (modules/roles.bicep)
+//   private endpoints        optional (privateEndpointSubnetId): storage and Key Vault reached privately,
+//                            and their public network access closed (publicNetworkAccess)
 //
 // Deploy it into SynosCD's own resource group; the reconciled group (targetResourceGroupName) may be a
 // different group of the same subscription. See docs/operations.md for the whole procedure.
@@ -98,8 +101,8 @@ param stateTableName string = 'synoscd'
 @maxValue(10)
 param alwaysReadyInstances int = 0
 
-@description('Upper bound of instances (passes are serialised by SynosCD\'s lease; this bounds webhook bursts).')
-@minValue(1)
+@description('Upper bound of instances (passes are serialised by SynosCD\'s lease; this bounds webhook bursts). Flex Consumption accepts 40 to 1000.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -118,8 +121,15 @@ param logRetentionDays int = 30
 
 // -- access ----------------------------------------------------------------------------------------
 
-@description('Optional object id of a user or group that runs `synos` from a workstation: state table, Key Vault secrets (read) and Reader on the target group.')
+@description('Optional object id of a user or group that runs `synos` from a workstation: state table, Reader on the target group, and read access to the Key Vault secrets listed in operatorSecretNames only.')
 param operatorPrincipalId string = ''
+
+@description('Key Vault secrets the operator may read, each granted on that secret alone (none by default: `synos` from a workstation reads a local clone of the ops repository). The GitHub App private key and the webhook secret are never among them.')
+@allowed([
+  'github-app-id'
+  'github-app-installation-id'
+])
+param operatorSecretNames array = []
 
 @description('Type of operatorPrincipalId.')
 @allowed([
@@ -135,13 +145,47 @@ param grantManagedIdentityOperator bool = false
 @description('Key Vault purge protection (recommended; once on it cannot be turned off).')
 param enablePurgeProtection bool = true
 
+@description('Key Vault create mode. A vault deleted with its resource group stays soft-deleted for 90 days under the same name: redeploying then fails with "already exists in deleted state" unless you recover it (\'recover\': the vault comes back with its secrets) or pick another name (keyVaultNameSuffix).')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
+
+@description('Mixed into the Key Vault name: change it to deploy a new vault beside a soft-deleted one of the same group.')
+@maxLength(12)
+param keyVaultNameSuffix string = ''
+
+// -- network -----------------------------------------------------------------------------------------
+
+@description('Public network access of the storage account and the Key Vault. Disable it only with private endpoints (privateEndpointSubnetId) and the Function App in the virtual network (functionSubnetId); the webhook endpoint itself stays public for GitHub.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
+@description('Optional subnet id for private endpoints of the storage account (blob, queue, table) and the Key Vault, with private DNS zones linked to its virtual network.')
+param privateEndpointSubnetId string = ''
+
+@description('Optional subnet id the Function App joins (VNet integration; delegated to Microsoft.App/environments), so it reaches the private endpoints.')
+param functionSubnetId string = ''
+
+@description('Name of the Storage Queue the webhook puts accepted pushes on (its poison queue is NAME-poison).')
+@minLength(3)
+@maxLength(56)
+param queueName string = 'synoscd-passes'
+
 param tags object = {}
 
 // -- names ------------------------------------------------------------------------------------------
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var storageAccountName = take(toLower('${namePrefix}${suffix}'), 24)
-var vaultName = take('${namePrefix}-kv-${suffix}', 24)
+// The Key Vault name is recover-aware rather than random: the same inputs give the same name, so a
+// redeployment finds its vault (or recovers it with keyVaultCreateMode='recover'); keyVaultNameSuffix
+// moves to a new name when the old one is held by a soft-deleted vault.
+var vaultName = take('${namePrefix}-kv-${uniqueString(resourceGroup().id, namePrefix, keyVaultNameSuffix)}', 24)
 var functionAppName = '${namePrefix}-func-${suffix}'
 var deploymentContainerName = 'app-package'
 
@@ -160,6 +204,7 @@ module monitoring 'modules/monitoring.bicep' = {
     workspaceName: '${namePrefix}-log-${suffix}'
     appInsightsName: '${namePrefix}-appi-${suffix}'
     retentionInDays: logRetentionDays
+    principalId: identity.properties.principalId
     tags: tags
   }
 }
@@ -171,6 +216,8 @@ module storage 'modules/storage.bicep' = {
     accountName: storageAccountName
     deploymentContainerName: deploymentContainerName
     stateTableName: stateTableName
+    queueName: queueName
+    publicNetworkAccess: publicNetworkAccess
     principalId: identity.properties.principalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
@@ -184,9 +231,12 @@ module vault 'modules/keyvault.bicep' = {
     location: location
     vaultName: vaultName
     enablePurgeProtection: enablePurgeProtection
+    createMode: keyVaultCreateMode
+    publicNetworkAccess: publicNetworkAccess
     principalId: identity.properties.principalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
+    operatorSecretNames: operatorSecretNames
     githubAppId: githubAppId
     githubAppInstallationId: githubAppInstallationId
     githubAppPrivateKey: githubAppPrivateKey
@@ -220,6 +270,8 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     stateStore: storage.outputs.tableEndpoint
     stateTableName: stateTableName
+    queueName: queueName
+    functionSubnetId: functionSubnetId
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUrl: vault.outputs.url
     webhookSecretUri: vault.outputs.webhookSecretUri
@@ -245,6 +297,18 @@ module functionApp 'modules/functionapp.bicep' = {
   dependsOn: [
     targetAccess
   ]
+}
+
+module privateEndpoints 'modules/private-endpoints.bicep' = if (!empty(privateEndpointSubnetId)) {
+  name: 'synoscd-private-endpoints'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    subnetId: privateEndpointSubnetId
+    storageAccountId: storage.outputs.id
+    vaultId: vault.outputs.id
+    tags: tags
+  }
 }
 
 // -- outputs ----------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ param storageAccountName string
 param deploymentContainerUrl string
 param stateStore string
 param stateTableName string
+param queueName string
+@description('Subnet for VNet integration (\'\': none); needed to reach private endpoints.')
+param functionSubnetId string
 param appInsightsConnectionString string
 param keyVaultUrl string
 param webhookSecretUri string
@@ -68,9 +71,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(functionSubnetId) ? null : functionSubnetId
     // Key Vault reference app settings resolve as this identity (it holds Key Vault Secrets User).
     keyVaultReferenceIdentity: identityId
     siteConfig: {
+      // No FTP, TLS 1.2 at least on the app and its deployment endpoint.
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      http20Enabled: true
       appSettings: [
         // Functions runtime storage, identity-based: no connection string, no account key.
         {
@@ -88,6 +97,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
           value: appInsightsConnectionString
+        }
+        // Application Insights takes no key-signed telemetry (local auth off): Entra as the identity.
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
         }
         // SynosCD (synoscd/config.py): where it reconciles ...
         {
@@ -149,6 +163,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'SYNOSCD_STATE_TABLE'
           value: stateTableName
         }
+        // The webhook's queue (same account as the state table; the trigger reads it through
+        // AzureWebJobsStorage, identity-based above).
+        {
+          name: 'SYNOSCD_QUEUE_NAME'
+          value: queueName
+        }
         // ... and how often and how boldly (defaults; `synos set` overrides them in the state table).
         {
           name: 'SYNOSCD_TIMER_SCHEDULE'
@@ -199,6 +219,24 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         version: '3.11'
       }
     }
+  }
+}
+
+// Basic (user name and password) publishing credentials off for FTP and the deployment endpoint:
+// deployments authenticate with Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

@@ -7,10 +7,16 @@ import { builtInRoles } from 'roles.bicep'
 param location string
 param vaultName string
 param enablePurgeProtection bool
+@description('default, or recover: bring back the soft-deleted vault of the same name with its secrets.')
+param createMode string
+@description('Enabled, or Disabled once a private endpoint reaches the vault.')
+param publicNetworkAccess string
 @description('Principal id of the user-assigned identity SynosCD runs as.')
 param principalId string
 param operatorPrincipalId string
 param operatorPrincipalType string
+@description('The secrets the operator may read, each granted on that secret alone (never the private key).')
+param operatorSecretNames array
 param tags object
 
 // Each secret is written only when a value is given, so a later deployment without the values keeps
@@ -35,10 +41,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       name: 'standard'
     }
     enableRbacAuthorization: true
+    // Soft delete is always on (90 days): a vault deleted with its group keeps its name until purged
+    // (never, with purge protection); redeploy with createMode 'recover' or another name.
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: enablePurgeProtection ? true : null
-    publicNetworkAccess: 'Enabled'
+    createMode: createMode
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: {
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 
   resource appId 'secrets' = if (!empty(githubAppId)) {
@@ -85,18 +98,29 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// `synos diff` / `synos sync` from a workstation read the GitHub App secrets too.
-resource operatorSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
-  name: guid(vault.id, operatorPrincipalId, builtInRoles.keyVaultSecretsUser)
-  scope: vault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.keyVaultSecretsUser)
-    principalId: operatorPrincipalId
-    principalType: operatorPrincipalType
+// An operator reads only the secrets named in operatorSecretNames, each on that secret alone (never
+// the vault: the GitHub App private key and the webhook secret stay with SynosCD's identity).
+resource operatorSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [
+  for name in operatorSecretNames: {
+    parent: vault
+    name: name
   }
-}
+]
+
+resource operatorSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (name, i) in (empty(operatorPrincipalId) ? [] : operatorSecretNames): {
+    name: guid(vault.id, name, operatorPrincipalId, builtInRoles.keyVaultSecretsUser)
+    scope: operatorSecrets[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.keyVaultSecretsUser)
+      principalId: operatorPrincipalId
+      principalType: operatorPrincipalType
+    }
+  }
+]
 
 output name string = vault.name
+output id string = vault.id
 // The code strips the trailing slash of vaultUri.
 output url string = vault.properties.vaultUri
 // Versionless: the platform resolves the latest version (on restart, or within a day).

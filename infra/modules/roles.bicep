@@ -13,10 +13,12 @@ var builtInRoles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   // Functions runtime: host keys, timer and singleton locks, the deployment package container.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Functions runtime queues.
+  // The webhook's queue: send (webhook), receive and delete (queue trigger), poison queue (host).
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   // SynosCD's state table (settings, flags, status, history, lease, blob cache).
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  // Publish telemetry to Application Insights with an Entra token (local auth is off).
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   // Optional: assign user-assigned identities named in manifests (spec.identity, registries).
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
   // Optional, for a human operator running `synos` against the live environment: read only.

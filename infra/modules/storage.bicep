@@ -1,5 +1,6 @@
-// One storage account for the Functions runtime (AzureWebJobsStorage, the deployment package) and
-// SynosCD's state table. Shared keys are off: everything reaches it with Microsoft Entra identities.
+// One storage account for the Functions runtime (AzureWebJobsStorage, the deployment package),
+// SynosCD's state table and the webhook's queue. Shared keys are off: everything reaches it with
+// Microsoft Entra identities. Public network access can be closed (with private endpoints).
 
 import { builtInRoles } from 'roles.bicep'
 
@@ -7,6 +8,10 @@ param location string
 param accountName string
 param deploymentContainerName string
 param stateTableName string
+@description('The webhook\'s queue; the Functions host moves a message that keeps failing to NAME-poison.')
+param queueName string
+@description('Enabled, or Disabled once private endpoints reach the account.')
+param publicNetworkAccess string
 @description('Principal id of the user-assigned identity SynosCD runs as.')
 param principalId string
 @description('Optional principal (user or group object id) that runs `synos` from a workstation.')
@@ -28,7 +33,11 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: {
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 
   resource blobs 'blobServices' = {
@@ -49,10 +58,24 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
       name: stateTableName
     }
   }
+
+  // The webhook puts one message per accepted push here; the queue-triggered function runs the pass.
+  resource queues 'queueServices' = {
+    name: 'default'
+
+    resource passes 'queues' = {
+      name: queueName
+    }
+
+    resource poison 'queues' = {
+      name: '${queueName}-poison'
+    }
+  }
 }
 
-// The runtime needs blob (owner: it manages leases and host keys), queue and table access; the state
-// store needs table access. Scoped to this account only.
+// What the functions use, scoped to this account only: blob (owner: the host manages leases, host keys
+// and reads the deployment package), queue (the webhook sends, the queue trigger receives and deletes,
+// and moves poison messages) and table (SynosCD's state table).
 resource runtimeRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in [
     builtInRoles.storageBlobDataOwner
@@ -81,6 +104,7 @@ resource operatorTableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 }
 
 output name string = account.name
+output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = 'https://${account.name}.table.${environment().suffixes.storage}'
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'

@@ -46,6 +46,7 @@ EXPECTED_ROLES = {
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "managedIdentityOperator": "f1a07417-d97a-45cb-824c-7a7467783830",
     "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 }
@@ -55,9 +56,12 @@ NEEDED_ROLES = {
     "containerAppsJobsContributor": "target-access.bicep",  # write and start jobs
     "keyVaultSecretsUser": "keyvault.bicep",  # GitHub App secrets, webhook secret reference
     "storageBlobDataOwner": "storage.bicep",  # Functions host: keys, locks, deployment package
-    "storageQueueDataContributor": "storage.bicep",  # Functions host queues
+    "storageQueueDataContributor": "storage.bicep",  # the webhook's queue: send, receive, poison
     "storageTableDataContributor": "storage.bicep",  # SynosCD state table
+    "monitoringMetricsPublisher": "monitoring.bicep",  # telemetry with Entra (App Insights local auth off)
 }
+# Exactly the storage roles the functions use (issue 14): no more.
+STORAGE_ROLES = {"storageBlobDataOwner", "storageQueueDataContributor", "storageTableDataContributor"}
 
 # Settings without a default that Azure does not set as app settings, and why.
 NOT_APP_SETTINGS = {
@@ -221,6 +225,22 @@ def decorator_names(declaration: tree_sitter.Node) -> set[str]:
     if previous is None or previous.type != "decorators":
         return set()
     return {text(n.children[0]) for n in walk(previous) if n.type == "call_expression"}
+
+
+def decorator_arg(declaration: tree_sitter.Node, name: str) -> tree_sitter.Node | None:
+    """The (first) argument of decorator `@name(...)` on a declaration, or None."""
+    previous = declaration.prev_sibling
+    if previous is None or previous.type != "decorators":
+        return None
+    for call in (n for n in walk(previous) if n.type == "call_expression"):
+        if text(call.children[0]) == name:
+            args = [c for c in call.children[-1].children if c.type not in ("(", ")", ",")]
+            return args[0] if args else None
+    return None
+
+
+def string_items(array: tree_sitter.Node | None) -> list[str | bool | int | None]:
+    return [literal(c) for c in array.children if c.type == "string"] if array is not None else []
 
 
 def has_default(param: tree_sitter.Node) -> bool:
@@ -499,3 +519,132 @@ def test_module_parameters_match_what_main_passes() -> None:
         assert passed <= set(declared), f"module {name} passes unknown params {passed - set(declared)}"
         required = {n for n, p in declared.items() if not has_default(p)}
         assert required <= passed, f"module {name} lacks params {required - passed}"
+
+
+# -- 3. hardening (issue 12 item 8, issue 14 item 5) ----------------------------------------------------
+
+
+def _module(path: str) -> tree_sitter.Node:
+    return tree(INFRA / "modules" / path)
+
+
+def test_function_app_has_no_ftp_tls_1_2_and_no_basic_publishing_credentials() -> None:
+    root = tree(FUNCTION_APP)
+    (site,) = resources(root, "Microsoft.Web/sites@")
+    config = prop(body(site), "properties", "siteConfig")
+    assert literal(prop(config, "ftpsState")) == "Disabled"
+    assert literal(prop(config, "minTlsVersion")) == "1.2"
+    assert literal(prop(config, "scmMinTlsVersion")) == "1.2"
+    assert literal(prop(body(site), "properties", "httpsOnly")) is True
+    policies = {
+        literal(prop(body(r), "name")): literal(prop(body(r), "properties", "allow"))
+        for r in resources(root, "Microsoft.Web/sites/basicPublishingCredentialsPolicies@")
+    }
+    assert policies == {"ftp": False, "scm": False}
+
+
+def test_storage_and_key_vault_public_network_access_is_a_parameter_with_private_endpoints() -> None:
+    params = declarations(tree(MAIN), "parameter_declaration")
+    access = params["publicNetworkAccess"]
+    assert string_items(decorator_arg(access, "allowed")) == ["Enabled", "Disabled"]
+    assert text(access.children[-1]) == "'Enabled'", "open by default: closing needs the private endpoints"
+    (account,) = resources(_module("storage.bicep"), "Microsoft.Storage/storageAccounts@")
+    (vault,) = resources(_module("keyvault.bicep"), "Microsoft.KeyVault/vaults@")
+    for resource in (account, vault):
+        assert (
+            text(prop(body(resource), "properties", "publicNetworkAccess") or resource)
+            == "publicNetworkAccess"
+        )
+    modules = declarations(tree(MAIN), "module_declaration")
+    for name in ("storage", "vault"):
+        assert (
+            text(prop(body(modules[name]), "params", "publicNetworkAccess") or MAIN) == "publicNetworkAccess"
+        )
+    endpoints = modules["privateEndpoints"]
+    assert "!empty(privateEndpointSubnetId)" in text(endpoints), "private endpoints only with a subnet"
+    source = (INFRA / "modules" / "private-endpoints.bicep").read_text()
+    for group in ("blob", "queue", "table", "vault"):
+        assert f"name: '{group}'" in source, f"no private endpoint for {group}"
+    assert "privatelink.vaultcore.azure.net" in source and "privateDnsZoneGroups" in source
+    (site,) = resources(tree(FUNCTION_APP), "Microsoft.Web/sites@")
+    subnet = prop(body(site), "properties", "virtualNetworkSubnetId")
+    assert subnet is not None and "functionSubnetId" in text(subnet), "the app can join the network"
+
+
+def test_operators_never_reach_the_github_app_private_key() -> None:
+    root = _module("keyvault.bicep")
+    for assignment in resources(root, "Microsoft.Authorization/roleAssignments@"):
+        if "operatorPrincipalId" in text(prop(body(assignment), "properties", "principalId") or assignment):
+            scope = text(prop(body(assignment), "scope") or assignment)
+            assert scope != "vault", "an operator's role on the whole vault reaches every secret"
+            assert scope.startswith("operatorSecrets["), scope
+    names = declarations(tree(MAIN), "parameter_declaration")["operatorSecretNames"]
+    allowed = set(string_items(decorator_arg(names, "allowed")))
+    assert allowed and allowed <= KEYVAULT_SECRETS
+    assert not allowed & {"github-app-private-key", "github-webhook-secret"}
+    assert text(names.children[-1]) == "[]", "none by default"
+
+
+def test_key_vault_name_and_create_mode_survive_a_soft_deleted_vault() -> None:
+    params = declarations(tree(MAIN), "parameter_declaration")
+    mode = params["keyVaultCreateMode"]
+    assert string_items(decorator_arg(mode, "allowed")) == ["default", "recover"]
+    name = text(declarations(tree(MAIN), "variable_declaration")["vaultName"].children[-1])
+    assert "keyVaultNameSuffix" in name and "uniqueString(" in name, name
+    (vault,) = resources(_module("keyvault.bicep"), "Microsoft.KeyVault/vaults@")
+    assert text(prop(body(vault), "properties", "createMode") or vault) == "createMode"
+    assert literal(prop(body(vault), "properties", "enableSoftDelete")) is True
+    modules = declarations(tree(MAIN), "module_declaration")
+    assert text(prop(body(modules["vault"]), "params", "createMode") or MAIN) == "keyVaultCreateMode"
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text()
+    assert "keyVaultCreateMode=recover" in guide and "soft-deleted" in guide
+
+
+def test_maximum_instance_count_respects_the_flex_consumption_minimum() -> None:
+    param = declarations(tree(MAIN), "parameter_declaration")["maximumInstanceCount"]
+    assert literal(decorator_arg(param, "minValue")) == 40
+    assert literal(decorator_arg(param, "maxValue")) == 1000
+    assert int(text(param.children[-1])) >= 40
+
+
+def test_app_insights_takes_only_entra_telemetry_from_the_identity() -> None:
+    root = _module("monitoring.bicep")
+    (component,) = resources(root, "Microsoft.Insights/components@")
+    assert literal(prop(body(component), "properties", "DisableLocalAuth")) is True
+    (publisher,) = resources(root, "Microsoft.Authorization/roleAssignments@")
+    assert text(prop(body(publisher), "scope") or root) == "appInsights"
+    assert "monitoringMetricsPublisher" in text(publisher)
+    auth = text(app_settings()["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])
+    assert auth == "'ClientId=${identityClientId};Authorization=AAD'"
+
+
+def test_the_identity_holds_only_the_storage_roles_the_functions_use() -> None:
+    assigned = _assigned_roles(INFRA / "modules" / "storage.bicep") - {"storageTableDataContributor"}
+    assert assigned | {"storageTableDataContributor"} == STORAGE_ROLES
+    every = set().union(*(_assigned_roles(p) for p in infra_files()))
+    assert {r for r in every if r.startswith("storage")} == STORAGE_ROLES
+
+
+def test_the_queue_and_its_poison_queue_are_the_ones_the_code_reads() -> None:
+    root = _module("storage.bicep")
+    queues = {text(prop(body(r), "name") or root) for r in resources(root, "queues")}
+    assert queues == {"queueName", "'${queueName}-poison'"}
+    assert text(app_settings()["SYNOSCD_QUEUE_NAME"]) == "queueName"
+    default = declarations(tree(MAIN), "parameter_declaration")["queueName"].children[-1]
+    assert literal(default) == Settings.model_fields["queue_name"].default
+    # The trigger reads it through AzureWebJobsStorage, identity-based (no connection string).
+    source = (REPO_ROOT / "function_app.py").read_text()
+    assert 'connection="AzureWebJobsStorage"' in source and "%SYNOSCD_QUEUE_NAME%" in source
+    assert literal(app_settings()["AzureWebJobsStorage__credential"]) == "managedidentity"
+    host = json.loads((REPO_ROOT / "host.json").read_text())["extensions"]["queues"]
+    assert host["maxDequeueCount"] >= 2, "poison handling: a failing message is moved after retries"
+
+
+def test_the_deploy_commands_build_remotely() -> None:
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text()
+    commands = guide.replace("\\\n", " ").splitlines()
+    deploys = [
+        line for line in commands if line.strip().startswith("az functionapp deployment source config-zip")
+    ]
+    assert deploys, "the guide has no zip deploy command"
+    assert all("--build-remote true" in line for line in deploys), deploys
