@@ -217,7 +217,7 @@ class Runner:
                         else f"hook {action.name} ({action.phase}) execution {execution} {status}"
                     )
                     return Outcome(action, result, error)
-                if time.monotonic() >= self.deadline:
+                if time.monotonic() >= self.deadline or self.arm.remaining() <= 0:  # budget or lease gone
                     return Outcome(action, PROGRESSING)
                 time.sleep(HOOK_POLL)
         except Exception as exc:
