@@ -247,7 +247,7 @@ def test_storage_cut_mid_pass_leaves_a_short_lease_and_a_history_row(
 
 def test_a_killed_pass_is_recorded_by_the_next_one(ops: Ops) -> None:
     ops.write("web", manifest("web"))
-    ops.arm("POST", "faults", {"method": "PUT", "path": "/containerApps/web$", "count": 1, "latency": 30})
+    ops.arm("PUT", "config", {"provisioningDelay": 20})  # the pass waits on the operation: kill it there
     env = {
         **os.environ,
         "SYNOSCD_SOURCE_PATH": str(ops.root),
@@ -271,7 +271,6 @@ def test_a_killed_pass_is_recorded_by_the_next_one(ops: Ops) -> None:
     row = t.get(ops.rt.table, lease.PK, lease.RK) or {}
     assert row.get("holder") and float(row["expires_at"]) - killed_at <= 2.0, "at most a short lease is left"
     time.sleep(max(0.0, float(row["expires_at"]) - time.time()) + 0.1)
-    ops.arm("DELETE", "faults")
     nxt = run_pass("timer", rt=ops.runtime(lease_seconds=2), wait_seconds=10)
     assert not nxt.queued
     passes = history.list_passes(ops.rt.table)

@@ -105,7 +105,11 @@ def test_answers_tell_the_truth_in_their_status_field(runtime: Any) -> None:
 
 def test_an_unsigned_request_is_a_401_without_touching_key_vault() -> None:
     # No webhook secret setting: the secret would come from Key Vault, which is down.
-    get_runtime(Settings(github_repo_owner="org", github_repo_name="ops", keyvault_url=DEAD))
+    get_runtime(
+        Settings(
+            github_repo_owner="org", github_repo_name="ops", keyvault_url=DEAD, github_webhook_secret=None
+        )
+    )
     before = {m for m in sys.modules if m.startswith("azure.keyvault")}
     try:
         for headers in (
@@ -121,7 +125,11 @@ def test_an_unsigned_request_is_a_401_without_touching_key_vault() -> None:
 
 
 def test_a_signed_request_while_key_vault_is_down_is_a_503_not_a_500() -> None:
-    get_runtime(Settings(github_repo_owner="org", github_repo_name="ops", keyvault_url=DEAD))
+    get_runtime(
+        Settings(
+            github_repo_owner="org", github_repo_name="ops", keyvault_url=DEAD, github_webhook_secret=None
+        )
+    )
     try:
         status, answer = call(push())
     finally:
@@ -137,3 +145,15 @@ def test_the_decision_carries_the_pushed_commit() -> None:
     assert webhook.decide("push", push(after=sha256), "org/ops", "main").revision == sha256
     deleted = webhook.decide("push", push(after="0" * 40, deleted=True), "org/ops", "main")
     assert not deleted.run and "deleted" in deleted.reason
+
+
+def test_the_queue_is_in_the_state_stores_account() -> None:
+    from synoscd.state.queue import QueueError, queue_endpoint
+
+    assert queue_endpoint("https://acct.table.core.windows.net") == "https://acct.queue.core.windows.net"
+    assert (
+        queue_endpoint("https://acct.table.core.usgovcloudapi.net/")
+        == "https://acct.queue.core.usgovcloudapi.net"
+    )
+    with pytest.raises(QueueError, match="SYNOSCD_STATE_STORE"):
+        queue_endpoint("https://tables.example.com")
