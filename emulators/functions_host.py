@@ -123,7 +123,9 @@ class TimerFunction:
 
 
 def _route_regex(prefix: str, route: str) -> re.Pattern[str]:
-    body = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"(?P<\1>[^/]+)", route.strip("/"))
+    # A catch-all `{*rest}` matches the rest of the path, empty included (ASP.NET routing, as the host).
+    body = re.sub(r"/?\{\*(\w+)\}", r"(?:/(?P<\1>.*))?", route.strip("/"))
+    body = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"(?P<\1>[^/]+)", body)
     return re.compile("^/" + "/".join(p for p in (prefix.strip("/"), body) if p) + "/?$", re.IGNORECASE)
 
 
@@ -280,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ.update(read_env_file(args.env_file))
     os.environ.setdefault("SYNOSCD_TIMER_SCHEDULE", "0 */1 * * * *")
+    os.environ.setdefault("SYNOSCD_UI_AUTH", "loopback")  # no Easy Auth here: the dashboard serves 127.0.0.1
     sys.path.insert(0, str(ROOT))
     host = FunctionsHost(port=args.port).start()
     print(
