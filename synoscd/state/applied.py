@@ -16,6 +16,7 @@ from synoscd.state import table as t
 from synoscd.state.apps import status_key
 
 PK = "applied"
+BATCH_BYTES = 3_000_000
 ROLLBACK_REASON = "rolled back to "  # the suspension reason a rollback writes; the dashboard shows it
 
 
@@ -52,7 +53,7 @@ def _row_key(kind: str, name: str, slot: int) -> str:
 
 
 def put(table: TableClient, bodies: list[AppliedBody], keep: int) -> None:
-    """Write each body to its ring slot (replacing what the slot held), 100 rows per transaction."""
+    """Write each body to its ring slot (replacing what the slot held), in as few transactions as fit."""
     ops = []
     for b in bodies:
         row: dict[str, Any] = {
@@ -67,8 +68,18 @@ def put(table: TableClient, bodies: list[AppliedBody], keep: int) -> None:
         }
         t.put_json(row, "body", b.body)
         ops.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
-    for i in range(0, len(ops), 100):
-        table.submit_transaction(ops[i : i + 100])
+    # A transaction holds at most 100 entities and 4 MiB: large bodies close a batch early.
+    batch: list[Any] = []
+    size = 0
+    for op in ops:
+        weight = sum(len(v) for k, v in op[1].items() if k.startswith("body_")) * 2 + 1024
+        if batch and (len(batch) == 100 or size + weight > BATCH_BYTES):
+            table.submit_transaction(batch)
+            batch, size = [], 0
+        batch.append(op)
+        size += weight
+    if batch:
+        table.submit_transaction(batch)
 
 
 def history(table: TableClient, kind: str, name: str, keep: int) -> list[AppliedBody]:

@@ -16,14 +16,14 @@ T = TypeVar("T")
 
 SYNC_STATES = ("Synced", "OutOfSync", "Progressing", "Failed", "Suspended", "Skipped", "Unknown")
 HEALTH_STATES = ("Healthy", "Progressing", "Degraded", "Missing", "Unknown")
-SORTS = {
-    "name": lambda r: (r["name"].lower(), r["kind"]),
-    "kind": lambda r: (r["kind"], r["name"].lower()),
-    "sync": lambda r: (r["syncState"], r["name"].lower()),
-    "health": lambda r: (r["health"], r["name"].lower()),
-    "wave": lambda r: (r["wave"], r["name"].lower()),
-    "synced": lambda r: (r["lastSynced"] or "", r["name"].lower()),
-    "revision": lambda r: (r["appliedRevision"] or "", r["name"].lower()),
+SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {  # ties: by name, ascending
+    "name": lambda r: r["name"].lower(),
+    "kind": lambda r: r["kind"],
+    "sync": lambda r: r["syncState"],
+    "health": lambda r: r["health"],
+    "wave": lambda r: r["wave"],
+    "synced": lambda r: r["lastSynced"] or "",
+    "revision": lambda r: r["appliedRevision"] or "",
 }
 MASK = "********"
 
@@ -116,7 +116,8 @@ def select(rows: list[dict[str, Any]], query: Mapping[str, str]) -> dict[str, An
     ]
     sort = query.get("sort") if query.get("sort") in SORTS else "name"
     order = "desc" if query.get("dir") == "desc" else "asc"
-    shown.sort(key=SORTS[sort], reverse=order == "desc")
+    shown.sort(key=lambda r: (r["name"].lower(), r["kind"]))
+    shown.sort(key=SORTS[sort], reverse=order == "desc")  # stable: ties stay in name order
     return {
         "rows": shown,
         "total": len(rows),

@@ -27,7 +27,7 @@ def test_indexing_yields_exactly_the_documented_functions_and_bindings() -> None
         f.get_function_name(): [json.loads(b) for b in f.get_raw_bindings()]
         for f in function_app.app.get_functions()
     }
-    assert set(functions) == {"reconcile_timer", "github_webhook", "health"}
+    assert set(functions) == {"reconcile_timer", "github_webhook", "health", "dashboard", "api_v1"}
     assert functions["reconcile_timer"] == [
         {
             "direction": "IN",
@@ -59,7 +59,7 @@ def test_indexing_yields_exactly_the_documented_functions_and_bindings() -> None
     assert host["extensions"]["http"]["routePrefix"] == "api"
 
 
-HEAVY = ("azure.identity", "azure.mgmt", "azure.data", "azure.keyvault", "github", "requests")
+HEAVY = ("azure.identity", "azure.mgmt", "azure.data", "azure.keyvault", "github", "requests", "jinja2")
 
 
 def test_importing_function_app_and_rejecting_a_webhook_load_no_sdk() -> None:
