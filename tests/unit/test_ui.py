@@ -135,10 +135,20 @@ def test_sign_in_decision(mode: str, headers: dict[str, str], url: str, allowed:
 
 
 def test_commit_links_follow_the_source() -> None:
-    gh = Settings(github_repo_owner="contoso", github_repo_name="ops")
+    gh = Settings(
+        github_repo_owner="contoso",
+        github_repo_name="ops",
+        github_api_url="https://api.github.com",
+        source_path=None,
+    )
     assert data.commit_link(gh)("abc") == "https://github.com/contoso/ops/commit/abc"
     assert data.commit_link(gh)(None) is None
-    ghes = Settings(github_repo_owner="c", github_repo_name="o", github_api_url="https://ghe.example/api/v3")
+    ghes = Settings(
+        github_repo_owner="c",
+        github_repo_name="o",
+        github_api_url="https://ghe.example/api/v3",
+        source_path=None,
+    )
     assert data.commit_link(ghes)("abc") == "https://ghe.example/c/o/commit/abc"
     assert data.commit_link(Settings(source_path="/tmp/ops"))("abc") is None
 
