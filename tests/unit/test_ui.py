@@ -409,3 +409,20 @@ def test_rollback_reason_marks_the_app() -> None:
     from synoscd.state.applied import is_rollback
 
     assert is_rollback("rolled back to abc") and not is_rollback("migration") and not is_rollback(None)
+
+
+def test_with_the_dashboard_off_nothing_is_served() -> None:
+    from synoscd.engine.runtime import get_runtime, reset_runtime
+    from synoscd.ui import http
+
+    get_runtime(Settings(ui_auth="off"))
+    try:
+        for answer in (
+            http.ui("apps", {}, {}, "http://127.0.0.1/api/ui/apps"),
+            http.api("apps", {}, {}, "x"),
+        ):
+            assert answer[0] == 404 and b"SYNOSCD_UI_AUTH=easyauth" in answer[2]
+        css = http.ui("static/app.css", {}, {}, "http://127.0.0.1/api/ui/static/app.css")
+        assert css[0] == 404, "not even the assets"
+    finally:
+        reset_runtime()
