@@ -7,7 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: test demo lint install clean unit integration bench
+.PHONY: test demo lint install clean unit integration bench screenshots
+# The dashboard's browser tests drive Debian's chromium (browser downloads from elsewhere fail here;
+# `playwright install` is never run): installed when missing, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -38,18 +42,22 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # pytest exits 5 when it collects nothing; that must fail the build, and it does (non-zero).
-test: install lint
+test: install lint $(CHROMIUM)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit
 
-integration: install
+integration: install $(CHROMIUM)
 	$(VENV)/bin/pytest -q tests/integration tests/e2e
 
 demo: install
@@ -57,6 +65,11 @@ demo: install
 
 bench: install
 	$(PY) -m bench
+
+# Re-take docs/screenshots/*.png with the browser tests (a plain test run writes them to a temp folder).
+screenshots: install $(CHROMIUM)
+	SYNOSCD_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e/test_dashboard.py \
+	  -k "overview or drifted"
 
 # dist/: the Functions deployment zip (with Linux x86_64 / Python 3.11 wheels), the wheel and the sdist.
 .PHONY: package

@@ -52,3 +52,24 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 def health_details(req: func.HttpRequest) -> func.HttpResponse:
     status, body = handlers.on_health_details()
     return _json(status, body)
+
+
+# The read-only dashboard and its JSON API: anonymous at the Functions level because App Service
+# Authentication (Easy Auth, infra/modules/auth.bicep) signs users in in front of them; synoscd/ui/auth.py
+# checks that it did. Imported lazily: loading the Function app pays nothing for Jinja2.
+@app.function_name("dashboard")
+@app.route(route="ui/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    from synoscd.ui import http
+
+    status, headers, body = http.ui(req.route_params.get("path") or "", req.params, req.headers, req.url)
+    return func.HttpResponse(body, status_code=status, headers=headers)
+
+
+@app.function_name("api_v1")
+@app.route(route="v1/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def api_v1(req: func.HttpRequest) -> func.HttpResponse:
+    from synoscd.ui import http
+
+    status, headers, body = http.api(req.route_params.get("path") or "", req.params, req.headers, req.url)
+    return func.HttpResponse(body, status_code=status, headers=headers)

@@ -179,7 +179,9 @@ class TimerFunction:
 
 
 def _route_regex(prefix: str, route: str) -> re.Pattern[str]:
-    body = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"(?P<\1>[^/]+)", route.strip("/"))
+    # A catch-all `{*rest}` matches the rest of the path, empty included (ASP.NET routing, as the host).
+    body = re.sub(r"/?\{\*(\w+)\}", r"(?:/(?P<\1>.*))?", route.strip("/"))
+    body = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"(?P<\1>[^/]+)", body)
     return re.compile("^/" + "/".join(p for p in (prefix.strip("/"), body) if p) + "/?$", re.IGNORECASE)
 
 
@@ -426,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(read_env_file(args.env_file))
     os.environ.setdefault("SYNOSCD_TIMER_SCHEDULE", "0 */1 * * * *")
     os.environ.setdefault("SYNOSCD_QUEUE_NAME", "synoscd-passes")
+    os.environ.setdefault("SYNOSCD_UI_AUTH", "loopback")  # no Easy Auth here: the dashboard serves 127.0.0.1
     sys.path.insert(0, str(ROOT))
     host = FunctionsHost(port=args.port, function_key=args.function_key).start()
     print(

@@ -178,6 +178,22 @@ param queueName string = 'synoscd-passes'
 
 param tags object = {}
 
+@description('Dashboard (/api/ui) and JSON API (/api/v1) sign-in with Entra ID: the client ID of the app registration. Empty: both are off.')
+param dashboardClientId string = ''
+
+@description('Directory (tenant) ID of the dashboard\'s app registration.')
+param dashboardTenantId string = subscription().tenantId
+
+@description('Name of an app setting with the app registration\'s client secret (Key Vault reference); empty: ID tokens, no secret.')
+param dashboardClientSecretSettingName string = ''
+
+@description('What an unauthenticated dashboard request gets.')
+@allowed([
+  'RedirectToLoginPage'
+  'Return401'
+])
+param dashboardUnauthenticatedAction string = 'RedirectToLoginPage'
+
 // -- names ------------------------------------------------------------------------------------------
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
@@ -291,6 +307,7 @@ module functionApp 'modules/functionapp.bicep' = {
     alwaysReadyInstances: alwaysReadyInstances
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    dashboardAuth: empty(dashboardClientId) ? 'off' : 'easyauth'
   }
   // The app starts with its roles in place: storage for the host, the vault for the Key Vault
   // reference, the target group for the first pass.
@@ -308,6 +325,18 @@ module privateEndpoints 'modules/private-endpoints.bicep' = if (!empty(privateEn
     storageAccountId: storage.outputs.id
     vaultId: vault.outputs.id
     tags: tags
+  }
+}
+
+// Easy Auth in front of the dashboard and the JSON API; the webhook and health stay anonymous.
+module auth 'modules/auth.bicep' = if (!empty(dashboardClientId)) {
+  name: 'synoscd-auth'
+  params: {
+    appName: functionApp.outputs.name
+    clientId: dashboardClientId
+    tenantId: dashboardTenantId
+    clientSecretSettingName: dashboardClientSecretSettingName
+    unauthenticatedClientAction: dashboardUnauthenticatedAction
   }
 }
 
@@ -329,3 +358,5 @@ output stateTable string = stateTableName
 output targetResourceGroup string = targetResourceGroupName
 output containerAppEnvironmentId string = targetAccess.outputs.environmentId
 output containerAppEnvironmentDomain string = targetAccess.outputs.environmentDefaultDomain
+@description('The dashboard, behind Entra ID sign-in (empty when dashboardClientId is not set).')
+output dashboardUrl string = empty(dashboardClientId) ? '' : 'https://${functionApp.outputs.defaultHostName}/api/ui/'

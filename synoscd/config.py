@@ -10,7 +10,7 @@ Each field's description is the note in local.settings.sample.json and the opera
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     retry_max_duration_seconds: float = _f(
         3600.0, "longest wait between retries (synos set --retry-max-duration)", gt=0
     )
+    applied_history: int = _f(
+        10, "applied bodies kept per app and job for rollback (synos set --applied-history)", ge=1, le=100
+    )
 
     # -- Functions ----------------------------------------------------------------------------------
     timer_schedule: str = _f(
@@ -121,6 +124,13 @@ class Settings(BaseSettings):
         ge=1,
     )
     webhook_max_body_bytes: int = _f(5 * 1024 * 1024, "largest webhook body accepted", ge=1024)
+
+    # -- dashboard ----------------------------------------------------------------------------------
+    ui_auth: Literal["off", "easyauth", "loopback"] = _f(
+        "off",
+        "who may read the dashboard (/api/ui, /api/v1): off (not served), easyauth (App Service "
+        "Authentication signed the user in; infra/modules/auth.bicep sets it) or loopback (the local host)",
+    )
 
     @field_validator("github_api_url", "arm_endpoint", "keyvault_url")
     @classmethod

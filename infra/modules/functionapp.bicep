@@ -43,6 +43,13 @@ param alwaysReadyInstances int
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+@description('Who may read the dashboard: easyauth (auth.bicep signs users in) or off.')
+@allowed([
+  'off'
+  'easyauth'
+])
+param dashboardAuth string = 'off'
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -189,6 +196,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SYNOSCD_MAX_CONCURRENT'
           value: string(maxConcurrent)
+        }
+        {
+          name: 'SYNOSCD_UI_AUTH'
+          value: dashboardAuth
         }
       ]
     }

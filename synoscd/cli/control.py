@@ -60,6 +60,9 @@ def add(sub: Any) -> None:
     s.add_argument("--no-prune", dest="prune", action="store_false", help="disable prune")
     s.add_argument("--protected-apps", metavar="CSV", help="apps never written or deleted, comma-separated")
     s.add_argument("--max-concurrent", type=int, metavar="N", help="concurrent ARM writes per pass (1-64)")
+    s.add_argument(
+        "--applied-history", type=int, metavar="N", help="applied bodies kept per app for rollback (1-100)"
+    )
     g = s.add_argument_group(
         "guardrails for every app and job (no manifest can switch them off; 'off': none)"
     )
@@ -166,6 +169,8 @@ def set_runtime(args: argparse.Namespace) -> int:
         if not 1 <= args.max_concurrent <= 64:
             raise CliError("--max-concurrent must be between 1 and 64")
         changes["max_concurrent"] = args.max_concurrent
+    if args.applied_history is not None:
+        changes["applied_history"] = args.applied_history
     changes.update(_guardrail_changes(args))
     for option, setting in RETRY_OPTIONS.items():
         if getattr(args, option) is not None:
@@ -174,8 +179,9 @@ def set_runtime(args: argparse.Namespace) -> int:
     if not changes and not args.show:
         raise CliError(
             "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps, "
-            "--max-concurrent, a guardrail (--allowed-registries, --max-cpu, --max-memory) or a "
-            "retry setting (--retry-limit, --retry-duration, --retry-factor, --retry-max-duration)"
+            "--max-concurrent, --applied-history, a guardrail (--allowed-registries, --max-cpu, "
+            "--max-memory) or a retry setting (--retry-limit, --retry-duration, --retry-factor, "
+            "--retry-max-duration)"
         )
     if changes:
         summary = ", ".join(f"{k}={v}" for k, v in changes.items())
@@ -196,6 +202,7 @@ def set_runtime(args: argparse.Namespace) -> int:
                     ("prune", "prune", "prune_enabled"),
                     ("protected apps", "protectedApps", "protected_apps"),
                     ("max concurrent", "maxConcurrent", "max_concurrent"),
+                    ("applied history", "appliedHistory", "applied_history"),
                     ("allowed registries", "allowedRegistries", "allowed_registries"),
                     ("max cpu", "maxCpu", "max_cpu"),
                     ("max memory", "maxMemory", "max_memory"),

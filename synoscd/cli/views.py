@@ -57,7 +57,13 @@ def add(sub: Any) -> None:
     add_watch_options(describe)
     describe.set_defaults(run=status_app)
 
-    history = sub.add_parser("history", help="recent passes", description="The most recent reconcile passes.")
+    history = sub.add_parser(
+        "history",
+        help="recent passes, or the revisions NAME can roll back to",
+        description="synos history: the most recent reconcile passes. synos history NAME: the revisions "
+        "SynosCD applied to NAME, which `synos rollback NAME --to REVISION` can go back to.",
+    )
+    history.add_argument("name", nargs="?", help="an app or job: its applied revisions")
     history.add_argument("--limit", type=int, default=20, help="how many passes (default 20)")
     history.set_defaults(run=show_history)
 
@@ -128,9 +134,11 @@ def _last_pass(rt: Any) -> Any:
 def apps_view(rt: Any) -> list[dict[str, Any]]:
     from synoscd.state import apps
 
-    statuses = apps.get_statuses(rt.table)
-    flags = apps.get_flags(rt.table)
-    last = _last_pass(rt)
+    return apps_rows(apps.get_statuses(rt.table), apps.get_flags(rt.table), _last_pass(rt))
+
+
+def apps_rows(statuses: Any, flags: Any, last: Any) -> list[dict[str, Any]]:
+    """`synos get apps -o json`'s rows from the status rows, the flags and the last pass (pure)."""
     rows = []
     for status in sorted(statuses.values(), key=lambda s: (s.name, s.kind)):
         if status.sync_state == "Pruned":
@@ -201,16 +209,14 @@ def get_source(args: argparse.Namespace) -> int:
     return 0
 
 
-def get_status(args: argparse.Namespace) -> int:
-    from synoscd.state import lease
+def status_view(rt: Any) -> dict[str, Any]:
+    """`synos get status -o json` (and /api/v1/status): the operation, last pass, lease, pending."""
+    from synoscd.state import lease, operation
 
-    rt = _rt()
     holder, pending = lease.read(rt.table)
     last = _last_pass(rt)
-    from synoscd.state import operation
-
     op = operation.load(rt.table)
-    doc = {
+    return {
         "operation": op.to_dict() if op else None,
         "lastPass": last.to_dict() if last else None,
         "lease": None
@@ -218,6 +224,10 @@ def get_status(args: argparse.Namespace) -> int:
         else {"holder": holder.holder, "expiresAt": when(holder.expires_at), "trigger": holder.trigger},
         "pendingRequests": pending,
     }
+
+
+def get_status(args: argparse.Namespace) -> int:
+    doc = status_view(_rt())
 
     def view(d: dict[str, Any]) -> str:
         p = d["lastPass"]
@@ -292,44 +302,49 @@ def _sync_of(op: Any, kind: str, name: str) -> dict[str, Any] | None:
     }
 
 
-def _describe(rt: Any, name: str) -> dict[str, Any]:
+def describe_one(name: str, kind: str, status: Any, flags: Any, op: Any, live: Any) -> dict[str, Any]:
+    """One entry of `synos status app NAME -o json`'s resources, from what was read (the dashboard's
+    app detail builds it from the same reads)."""
+    return {
+        "name": name,
+        "kind": kind,
+        "status": None
+        if status is None
+        else {
+            "syncState": status.sync_state,
+            "health": status.health,
+            "message": status.message,
+            "desiredRevision": status.desired_revision,
+            "appliedRevision": status.applied_revision,
+            "lastAction": status.last_action,
+            "lastResult": status.last_result,
+            "lastError": status.last_error,
+            "attempts": status.attempts,
+            "nextRetryAt": when(status.next_retry_at),
+            "lastSynced": when(status.last_synced_at),
+            "changes": status.extra.get("changes", []),
+        },
+        "suspended": None
+        if flags is None or not flags.suspended
+        else {"by": flags.by, "at": when(flags.at), "reason": flags.reason},
+        "sync": _sync_of(op, kind, name),
+        "live": _live_summary(live),
+    }
+
+
+def describe_view(rt: Any, name: str, kinds: tuple[str, ...] = ("App", "Job")) -> dict[str, Any]:
+    """`synos status app NAME -o json` (and /api/v1/apps/NAME): one ARM GET per kind asked."""
     from synoscd.state import apps, operation
 
     flags = apps.get_flags(rt.table).get(name)
     op = operation.load(rt.table)
     found = []
-    for kind in ("App", "Job"):
+    for kind in kinds:
         status = apps.get_status(rt.table, kind, name)
         live = rt.arm.get(kind, name)
         if status is None and live is None:
             continue
-        found.append(
-            {
-                "name": name,
-                "kind": kind,
-                "status": None
-                if status is None
-                else {
-                    "syncState": status.sync_state,
-                    "health": status.health,
-                    "message": status.message,
-                    "desiredRevision": status.desired_revision,
-                    "appliedRevision": status.applied_revision,
-                    "lastAction": status.last_action,
-                    "lastResult": status.last_result,
-                    "lastError": status.last_error,
-                    "attempts": status.attempts,
-                    "nextRetryAt": when(status.next_retry_at),
-                    "lastSynced": when(status.last_synced_at),
-                    "changes": status.extra.get("changes", []),
-                },
-                "suspended": None
-                if flags is None or not flags.suspended
-                else {"by": flags.by, "at": when(flags.at), "reason": flags.reason},
-                "sync": _sync_of(op, kind, name),
-                "live": _live_summary(live),
-            }
-        )
+        found.append(describe_one(name, kind, status, flags, op, live))
     if not found:
         raise CliError(
             f"no app or job named {name!r} in the state table or in resource group "
@@ -372,7 +387,7 @@ def _describe_table(doc: dict[str, Any]) -> str:
 
 def status_app(args: argparse.Namespace) -> int:
     rt = _rt()
-    return watch(args, lambda: _describe(rt, args.name), _describe_table)
+    return watch(args, lambda: describe_view(rt, args.name), _describe_table)
 
 
 def _all(rt: Any) -> dict[str, Any]:
@@ -426,6 +441,10 @@ def status_all(args: argparse.Namespace) -> int:
 
 
 def show_history(args: argparse.Namespace) -> int:
+    if getattr(args, "name", None):
+        from synoscd.cli.rollback import show_history as revisions
+
+        return revisions(args)
     from synoscd.state import history
 
     passes = [p.to_dict() for p in history.list_passes(_rt().table, limit=args.limit)]
@@ -451,13 +470,15 @@ def show_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def app_timeline(args: argparse.Namespace) -> int:
+def timeline_view(
+    rt: Any, name: str, tail: int = 50, kinds: tuple[str, ...] = ("App", "Job")
+) -> dict[str, Any]:
+    """`synos logs app NAME -o json` (and the dashboard's timeline): newest first."""
     from synoscd.state import apps
 
-    rt = _rt()
     events = []
-    for kind in ("App", "Job"):
-        for e in apps.get_events(rt.table, kind, args.name, limit=args.tail):
+    for kind in kinds:
+        for e in apps.get_events(rt.table, kind, name, limit=tail):
             events.append(
                 {
                     "at": when(e.updated_at),
@@ -471,11 +492,16 @@ def app_timeline(args: argparse.Namespace) -> int:
                     "pass": e.last_pass,
                 }
             )
-    if not events:
-        raise CliError(f"no recorded events for {args.name!r}", code=1)
     events.sort(key=lambda e: e["at"] or "", reverse=True)
+    return {"name": name, "events": events[:tail]}
+
+
+def app_timeline(args: argparse.Namespace) -> int:
+    doc = timeline_view(_rt(), args.name, args.tail)
+    if not doc["events"]:
+        raise CliError(f"no recorded events for {args.name!r}", code=1)
     emit(
-        {"name": args.name, "events": events[: args.tail]},
+        doc,
         args.output,
         lambda d: table(
             ["at", "kind", "sync", "health", "action", "result", "message"],

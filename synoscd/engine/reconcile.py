@@ -27,7 +27,7 @@ from synoscd.manifests.errors import ManifestError
 from synoscd.manifests.schema import App
 from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
-from synoscd.state import apps, history, lease, operation, runtime
+from synoscd.state import applied, apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
 
 log = logging.getLogger("synoscd.pass")
@@ -381,10 +381,16 @@ def _one_pass(
     )
     result.finished_at = time.time()
     rt.budget.check()  # status rows are the lease holder's to write
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the commit status goes out while statuses are written
+    # What was written, for `synos rollback` (one body per revision, a bounded ring per resource).
+    written = record.applied_bodies(
+        result.outcomes, {**statuses, **{s.row_key: s for s in changed}}, result.id, result.finished_at
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the commit status goes out while statuses are written
         reported = pool.submit(_report, rt, result)
+        kept = pool.submit(applied.put, rt.table, written, settings.applied_history)
         apps.put_statuses(rt.table, changed)
         reported.result()
+        kept.result()
     if snapshot is not None:  # e.g. a force-push applied as pushed: the pass record says so
         result.notes = [*snapshot.notes, *snapshot.later_notes()]
         for note in result.notes:

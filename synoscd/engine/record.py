@@ -11,6 +11,7 @@ from synoscd.engine.execute import FAILED, OK, PROGRESSING, Outcome
 from synoscd.engine.health import HEALTHY, MISSING, app_health, job_health, needs_revision
 from synoscd.engine.health import PROGRESSING as HEALTH_PROGRESSING
 from synoscd.engine.plan import Action, Backoff, Memory, Plan, body_hash
+from synoscd.state.applied import AppliedBody
 from synoscd.state.apps import AppStatus, status_key
 
 SKIP_STATE = {
@@ -83,6 +84,9 @@ def _apply(
     a commit that touches one manifest must not rewrite a thousand status rows."""
     first_seen = s.sync_state == "Unknown"
     s.message = action.message
+    if action.action != "delete":  # the dashboard filters by wave (prunes run in mirrored waves)
+        wave = {"wave": action.wave} if action.wave else {}
+        s.extra = {k: v for k, v in s.extra.items() if k != "wave"} | wave
     if action.action == "noop":
         _synced(s, action.health, revision if first_seen or s.sync_state != "Synced" else None)
         if first_seen or s.desired_revision is None:
@@ -126,11 +130,34 @@ def _apply(
         s.sync_state, s.health, s.applied_revision = "Pruned", MISSING, None
         s.attempts, s.next_retry_at = 0, None
         return
+    _note_applied(s, revision)
     health = health_after(action, outcome, revision_reader)
     _synced(s, health.status, revision)
     s.message = health.message
     if action.action == "heal" or not health.healthy:
         _back_off(s, now, backoff)  # a re-apply does not prove health: wait before the next one
+
+
+def _note_applied(s: AppStatus, revision: str | None) -> None:
+    """Count the revisions written (rollback keeps one body per revision): a new one takes the next slot."""
+    seq, at = s.extra.get("applied") or (0, None)
+    s.extra["applied"] = [seq if seq and at == revision else seq + 1, revision]
+
+
+def applied_bodies(
+    outcomes: Sequence[Outcome], statuses: Mapping[str, AppStatus], pass_id: str, now: float
+) -> list[AppliedBody]:
+    """The bodies this pass wrote successfully, each with its slot number from the status row."""
+    out = []
+    for o in outcomes:
+        a = o.action
+        s = statuses.get(status_key(a.kind, a.name))
+        if o.result != OK or a.action not in ("create", "update", "heal") or a.body is None or s is None:
+            continue
+        seq, revision = s.extra.get("applied") or (0, None)
+        if seq and revision:
+            out.append(AppliedBody(a.kind, a.name, int(seq), revision, now, pass_id, dict(a.body)))
+    return out
 
 
 def health_after(action: Action, outcome: Outcome, revision_reader: Callable[[str, str], Any]) -> Any:

@@ -28,6 +28,7 @@ FIELDS = (
     "prune_enabled",
     "protected_apps",
     "max_concurrent",
+    "applied_history",
     *RETRY_FIELDS,
     *GUARDRAIL_FIELDS,
 )
@@ -44,6 +45,7 @@ class RuntimeSettings:
     retry_duration_seconds: float = 60.0
     retry_factor: float = 2.0
     retry_max_duration_seconds: float = 3600.0
+    applied_history: int = 10  # applied bodies kept per app and job for `synos rollback`
     # Operator guardrails; None: no limit.
     allowed_registries: tuple[str, ...] | None = None
     max_cpu: float | None = None
@@ -64,6 +66,7 @@ class RuntimeSettings:
             retry_duration_seconds=settings.retry_duration_seconds,
             retry_factor=settings.retry_factor,
             retry_max_duration_seconds=settings.retry_max_duration_seconds,
+            applied_history=settings.applied_history,
         )
 
     def guardrails(self, vault_hosts: tuple[str, ...] | None = None) -> Guardrails:
@@ -81,6 +84,7 @@ class RuntimeSettings:
             "retryDurationSeconds": self.retry_duration_seconds,
             "retryFactor": self.retry_factor,
             "retryMaxDurationSeconds": self.retry_max_duration_seconds,
+            "appliedHistory": self.applied_history,
             "allowedRegistries": None if self.allowed_registries is None else list(self.allowed_registries),
             "maxCpu": self.max_cpu,
             "maxMemory": self.max_memory,
@@ -147,6 +151,7 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
         "retry_duration_seconds": (0.001, 86400),
         "retry_factor": (1, 100),
         "retry_max_duration_seconds": (0.001, 7 * 86400),
+        "applied_history": (1, 100),
     }
     for name, (low, high) in limits.items():
         value = changes.get(name)

@@ -212,6 +212,7 @@ def test_set_shows_and_changes_runtime_settings(cli: Cli) -> None:
         "prune",
         "protectedApps",
         "maxConcurrent",
+        "appliedHistory",
         "retryLimit",
         "retryDurationSeconds",
         "retryFactor",
@@ -234,6 +235,8 @@ def test_set_shows_and_changes_runtime_settings(cli: Cli) -> None:
         changed["maxConcurrent"],
     ) == (45, True, ["a", "b"], 4)
     assert cli.json("set", "--no-prune", "--yes")["prune"] is False
+    assert cli.json("set", "--applied-history", "3", "--yes")["appliedHistory"] == 3
+    assert "applied_history" in cli.run("set", "--applied-history", "0", "--yes", check=2).stderr
     assert cli.run("set", "--interval", "3", "--yes", check=2).stderr.startswith("synos: --interval")
     assert cli.run("set", check=2).stderr.startswith("synos: nothing to set")
 

@@ -119,4 +119,7 @@ def test_function_app_indexes_from_the_extracted_zip(functions_zip: Path, tmp_pa
     )
     out = _run([sys.executable, "-c", probe], cwd=tmp_path).stdout.splitlines()
     assert Path(out[0]).is_relative_to(tmp_path)
-    assert out[1] == "['github_webhook', 'health', 'health_details', 'reconcile_queue', 'reconcile_timer']"
+    assert out[1] == (
+        "['api_v1', 'dashboard', 'github_webhook', 'health', 'health_details', 'reconcile_queue', "
+        "'reconcile_timer']"
+    )
