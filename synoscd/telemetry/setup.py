@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -136,7 +137,14 @@ class Pipeline:
 
         self._requests = RequestsInstrumentor()
         if not self._requests.is_instrumented_by_opentelemetry:
-            self._requests.instrument(tracer_provider=self.tracer_provider, response_hook=self._response_hook)
+            # ARM requests are the Azure SDK's (its spans cover them, raw `send_request` paging too):
+            # the requests instrumentation would repeat each one.
+            arm = [re.escape(host) for host, service in self.hosts.items() if service == "arm"]
+            self._requests.instrument(
+                tracer_provider=self.tracer_provider,
+                response_hook=self._response_hook,
+                excluded_urls=",".join(arm) or None,
+            )
 
     def close(self) -> None:
         self.flush(5.0)
@@ -256,6 +264,8 @@ class ArmCalls(SpanProcessor):
         pipeline = self._pipeline()
         if pipeline is None or span.kind != SpanKind.CLIENT:
             return
+        if span.instrumentation_scope is not None and "requests" in span.instrumentation_scope.name:
+            return  # only the Azure SDK's own spans: one per request sent
         a = span.attributes or {}
         url = a.get("url.full") or a.get("http.url")
         if pipeline.service_of(str(url) if url else None) != "arm":
