@@ -170,7 +170,9 @@ def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, 
     fast = {"retry_total": 0}  # the client's short timeouts, and no retry: GitHub waits 10 s at most
     try:
         if history.delivery_state(rt.request_table, delivery, **fast) in ("queued", "done"):
-            log.info("webhook redelivered: already handled", extra={"trigger": "webhook", "delivery_id": delivery})
+            log.info(
+                "webhook redelivered: already handled", extra={"trigger": "webhook", "delivery_id": delivery}
+            )
             return 200, {
                 "status": "duplicate",
                 "delivery": delivery,
