@@ -29,8 +29,27 @@ print(json.dumps({"median_ms": statistics.median(times), "max_ms": max(times)}))
 """
 
 
-def _python(code: str) -> str:
-    env = {**os.environ, "SYNOSCD_GITHUB_WEBHOOK_SECRET": "bench-secret"}
+# Telemetry configured as in Azure: the connection string is set, so the first pass will start the
+# Azure Monitor distro; importing function_app must not.
+TELEMETRY_ENV = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+    "IngestionEndpoint=https://127.0.0.1:9/"
+}
+# What the first pass pays once per instance: OpenTelemetry's setup (OTLP to a closed loopback port,
+# so nothing is sent), and importing the Azure Monitor distro (configuring it would call Azure).
+SETUP = """
+import os, time
+t = time.perf_counter()
+from synoscd import telemetry
+from synoscd.config import Settings
+assert telemetry.ensure(Settings())
+print((time.perf_counter() - t) * 1000, flush=True)
+os._exit(0)
+"""
+
+
+def _python(code: str, **extra: str) -> str:
+    env = {**os.environ, "SYNOSCD_GITHUB_WEBHOOK_SECRET": "bench-secret", **extra}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, check=True
     )
@@ -50,7 +69,21 @@ def run(repeats: int = 15) -> dict[str, Any]:
             "median": round(statistics.median(times), 1),
             "min": round(min(times), 1),
         }
+    with_telemetry = [
+        float(_python(IMPORT.format(module="function_app"), **TELEMETRY_ENV)) for _ in range(repeats)
+    ]
+    result["import function_app ms, telemetry configured"] = {
+        "median": round(statistics.median(with_telemetry), 1),
+        "min": round(min(with_telemetry), 1),
+    }
+    setup = [float(_python(SETUP, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")) for _ in range(5)]
+    result["first pass: telemetry setup (OTLP) ms"] = round(statistics.median(setup), 1)
+    distro = [float(_python(IMPORT.format(module="azure.monitor.opentelemetry"))) for _ in range(5)]
+    result["first pass: import azure.monitor.opentelemetry ms"] = round(statistics.median(distro), 1)
     result["bad-signature webhook in process"] = json.loads(_python(REJECT))
+    result["bad-signature webhook in process, telemetry configured"] = json.loads(
+        _python(REJECT, **TELEMETRY_ENV)
+    )
     return result
 
 

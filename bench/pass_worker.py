@@ -82,6 +82,12 @@ def sequential(rt: Any) -> dict[str, Any]:
 
 def main(scenario: str) -> None:
     rt = get_runtime(load_settings())
+    import os
+
+    if os.environ.get("SYNOSCD_BENCH_TELEMETRY") == "memory":  # bench/telemetry.py: telemetry on
+        from bench.telemetry import install_memory_pipeline
+
+        install_memory_pipeline(rt.settings)
     out: dict[str, Any] = {"scenario": scenario}
     if scenario == "converge":
         for _ in range(5):

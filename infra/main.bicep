@@ -7,6 +7,8 @@
 //   Key Vault (RBAC mode)    github-app-id, github-app-installation-id, github-app-private-key,
 //                            github-webhook-secret
 //   Log Analytics + App Insights (local auth off: the identity publishes with Entra ID)
+//   alerts + action group    no successful pass, failed passes, prune blocked, webhook signature
+//                            failures (modules/alerts.bicep; docs/operations.md)
 //   role assignments         least privilege, built-in roles only (modules/roles.bicep)
 //   private endpoints        optional (privateEndpointSubnetId): storage and Key Vault reached privately,
 //                            and their public network access closed (publicNetworkAccess)
@@ -113,6 +115,13 @@ param maximumInstanceCount int = 40
   4096
 ])
 param instanceMemoryMB int = 2048
+
+@description('E-mail addresses that receive SynosCD\'s alerts (no successful pass, failed passes, prune blocked, webhook signature failures).')
+param alertEmails array = []
+
+@secure()
+@description('Optional webhook that receives the alerts (Azure Monitor common alert schema).')
+param alertWebhookUrl string = ''
 
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
@@ -221,6 +230,19 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: '${namePrefix}-appi-${suffix}'
     retentionInDays: logRetentionDays
     principalId: identity.properties.principalId
+    tags: tags
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'synoscd-alerts'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    workspaceId: monitoring.outputs.workspaceId
+    reconcileIntervalSeconds: reconcileIntervalSeconds
+    alertEmails: alertEmails
+    alertWebhookUrl: alertWebhookUrl
     tags: tags
   }
 }

@@ -199,3 +199,36 @@ class MissingSetting(Exception):
 
 def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
+
+
+class TelemetrySettings(BaseSettings):
+    """Where telemetry goes, from the variables the platform and OpenTelemetry define (no SYNOSCD_
+    prefix): Azure sets APPLICATIONINSIGHTS_CONNECTION_STRING from the Bicep-created Application
+    Insights; a local collector is OTEL_EXPORTER_OTLP_ENDPOINT. Neither set: telemetry is off and no
+    OpenTelemetry module is imported. See docs/telemetry.md."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    applicationinsights_connection_string: SecretStr | None = _f(
+        None, "Application Insights connection string (Azure: set by the deployment)"
+    )
+    otel_exporter_otlp_endpoint: str | None = _f(
+        None, "OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318 (local runs and the CLI)"
+    )
+    otel_sdk_disabled: bool = _f(False, "OpenTelemetry's switch: true turns telemetry off whatever is set")
+    otel_service_name: str = _f("synoscd", "service.name of every span, metric and log record")
+
+    @property
+    def mode(self) -> str:
+        """azure-monitor, otlp or off."""
+        if self.otel_sdk_disabled:
+            return "off"
+        if self.applicationinsights_connection_string and (
+            self.applicationinsights_connection_string.get_secret_value().strip()
+        ):
+            return "azure-monitor"
+        return "otlp" if self.otel_exporter_otlp_endpoint else "off"
+
+
+def load_telemetry_settings(**overrides: Any) -> TelemetrySettings:
+    return TelemetrySettings(**overrides)

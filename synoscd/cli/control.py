@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import socket
+import sys
 import time
 from typing import Any
 
@@ -69,6 +70,13 @@ def add(sub: Any) -> None:
     g.add_argument("--allowed-registries", metavar="CSV", help="image registries, '*' globs (*.azurecr.io)")
     g.add_argument("--max-cpu", metavar="CORES", help="most cpu per app or job, summed over its containers")
     g.add_argument("--max-memory", metavar="SIZE", help="most memory per app or job, e.g. 4Gi")
+    s.add_argument(
+        "--notify",
+        action="append",
+        metavar="NAME=KIND:URL",
+        help="send sync events to KIND webhook (HMAC-signed), teams or slack at URL (kept in Key "
+        "Vault); NAME=off removes it; repeatable",
+    )
     r = s.add_argument_group("retries of a failed sync, with exponential backoff (also per failed app)")
     r.add_argument("--retry-limit", type=int, metavar="N", help="retries before giving up (0-100)")
     r.add_argument("--retry-duration", type=float, metavar="SECONDS", help="first wait")
@@ -148,9 +156,12 @@ def set_suspended(args: argparse.Namespace) -> int:
 
 
 def _runtime_doc(rt: Any) -> dict[str, Any]:
+    from synoscd.notify import config
     from synoscd.state import runtime
 
-    return runtime.load(rt.table, rt.settings).to_dict()
+    doc = runtime.load(rt.table, rt.settings).to_dict()
+    doc["notify"] = [{"name": p.name, "kind": p.kind} for p in config.load(rt.table)]
+    return doc
 
 
 def set_runtime(args: argparse.Namespace) -> int:
@@ -176,7 +187,8 @@ def set_runtime(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None:
             changes[setting] = getattr(args, option)
     rt = _rt()
-    if not changes and not args.show:
+    notify_specs = _notify_specs(args)
+    if not changes and not args.show and not notify_specs:
         raise CliError(
             "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps, "
             "--max-concurrent, --applied-history, a guardrail (--allowed-registries, --max-cpu, "
@@ -190,6 +202,7 @@ def set_runtime(args: argparse.Namespace) -> int:
             runtime.save(rt.table, changes, who())
         except ValueError as exc:
             raise CliError(str(exc)) from exc
+    _save_notify(args, rt, notify_specs)
     emit(
         _runtime_doc(rt),
         args.output,
@@ -211,10 +224,38 @@ def set_runtime(args: argparse.Namespace) -> int:
                     ("retry factor", "retryFactor", "retry_factor"),
                     ("retry max duration (s)", "retryMaxDurationSeconds", "retry_max_duration_seconds"),
                 )
-            ],
+            ]
+            + [("notify", ", ".join(f"{p['name']} ({p['kind']})" for p in d["notify"]) or "-", "table")],
         ),
     )
     return 0
+
+
+def _notify_specs(args: argparse.Namespace) -> list[tuple[str, str | None, str | None]]:
+    from synoscd.notify import config
+
+    try:
+        return [config.parse(spec) for spec in getattr(args, "notify", None) or ()]
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _save_notify(args: argparse.Namespace, rt: Any, specs: list[tuple[str, str | None, str | None]]) -> None:
+    """Each provider's URL goes to Key Vault (never printed); the table lists names and kinds."""
+    from synoscd.notify import config
+
+    for name, kind, url in specs:
+        confirm(args, f"{'Remove' if kind is None else 'Set'} notification provider {name}?")
+        try:
+            config.save(rt.table, rt.secrets, name, kind, url, who())
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        if kind == "webhook":
+            print(
+                f"{name}: requests are signed with the Key Vault secret notify-{name}-signing-key "
+                "(header X-SynosCD-Signature-256: sha256=HMAC of the body)",
+                file=sys.stderr,
+            )
 
 
 RETRY_OPTIONS = {  # option dest -> runtime setting

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     finally:
         _flush_sources()
+        _flush_telemetry()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,6 +99,19 @@ def _flush_sources() -> None:
             factory.flush_warm_sources()
         except Exception:  # a cache that could not be saved costs requests later, not this command
             logging.getLogger("synoscd.cli").warning("could not save the source cache", exc_info=True)
+
+
+def _flush_telemetry() -> None:
+    """Notifications in flight (bounded) and buffered telemetry go out before the process ends; both
+    only when a pass loaded them."""
+    if "synoscd.notify.sender" in sys.modules:
+        from synoscd import notify
+
+        notify.wait(15.0)
+    if "synoscd.telemetry.setup" in sys.modules:
+        from synoscd import telemetry
+
+        telemetry.flush(5.0)
 
 
 def _human(exc: Exception) -> str:

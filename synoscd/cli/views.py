@@ -34,6 +34,15 @@ def add(sub: Any) -> None:
     ):
         g = sub.child(get_sub, name, help=text, description=text)
         g.set_defaults(run=fn)
+    ev = sub.child(
+        get_sub,
+        "events",
+        help="sync events: failures, drift healed, prunes, hooks (what notifications announce)",
+        description="Sync events SynosCD recorded (each once per app and revision), newest first.",
+    )
+    ev.add_argument("--since", metavar="WHEN", help="only events after this: 30m, 2h, 7d or an ISO time")
+    ev.add_argument("--limit", type=int, default=100, help="how many events (default 100)")
+    ev.set_defaults(run=get_events)
 
     status = sub.add_parser(
         "status",
@@ -302,7 +311,17 @@ def _sync_of(op: Any, kind: str, name: str) -> dict[str, Any] | None:
     }
 
 
-def describe_one(name: str, kind: str, status: Any, flags: Any, op: Any, live: Any) -> dict[str, Any]:
+def _trace_of(rt: Any, pass_id: str | None) -> str | None:
+    """The trace of the pass that last changed a status (Application Insights: its operation id)."""
+    from synoscd.state import history
+
+    record = history.get_pass(rt.table, pass_id) if pass_id else None
+    return record.trace_id if record else None
+
+
+def describe_one(
+    name: str, kind: str, status: Any, flags: Any, op: Any, live: Any, trace_id: str | None = None
+) -> dict[str, Any]:
     """One entry of `synos status app NAME -o json`'s resources, from what was read (the dashboard's
     app detail builds it from the same reads)."""
     return {
@@ -323,6 +342,8 @@ def describe_one(name: str, kind: str, status: Any, flags: Any, op: Any, live: A
             "nextRetryAt": when(status.next_retry_at),
             "lastSynced": when(status.last_synced_at),
             "changes": status.extra.get("changes", []),
+            "lastPass": status.last_pass,
+            "traceId": trace_id,
         },
         "suspended": None
         if flags is None or not flags.suspended
@@ -344,7 +365,8 @@ def describe_view(rt: Any, name: str, kinds: tuple[str, ...] = ("App", "Job")) -
         live = rt.arm.get(kind, name)
         if status is None and live is None:
             continue
-        found.append(describe_one(name, kind, status, flags, op, live))
+        trace = _trace_of(rt, status.last_pass) if status is not None else None
+        found.append(describe_one(name, kind, status, flags, op, live, trace))
     if not found:
         raise CliError(
             f"no app or job named {name!r} in the state table or in resource group "
@@ -452,7 +474,7 @@ def show_history(args: argparse.Namespace) -> int:
         {"passes": passes},
         args.output,
         lambda d: table(
-            ["id", "trigger", "started", "duration", "outcome", "revision", "counts"],
+            ["id", "trigger", "started", "duration", "outcome", "revision", "counts", "trace"],
             [
                 (
                     p["id"],
@@ -462,9 +484,62 @@ def show_history(args: argparse.Namespace) -> int:
                     p["outcome"],
                     (p["revision"] or "-")[:12],
                     " ".join(f"{k}={v}" for k, v in p["counts"].items()),
+                    p.get("traceId") or "-",
                 )
                 for p in d["passes"]
             ],
+        ),
+    )
+    return 0
+
+
+def since(text: str | None, now: float | None = None) -> float | None:
+    """`--since`: 30s, 30m, 2h, 7d ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+    import datetime as dt
+    import re
+
+    if not text:
+        return None
+    now = time.time() if now is None else now
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if m:
+        return now - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CliError(
+            f"--since {text!r}: write a duration (30m, 2h, 7d) or an ISO time (2026-11-30T08:00)"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def get_events(args: argparse.Namespace) -> int:
+    from synoscd.notify import store
+
+    after = since(args.since)
+    found = store.list_events(_rt().table, since=after, limit=args.limit)
+    emit(
+        {"events": [{**e.to_dict(), "at": when(e.at)} for e in found]},
+        args.output,
+        lambda d: (
+            table(
+                ["at", "type", "app", "revision", "message", "trace"],
+                [
+                    (
+                        e["at"],
+                        e["type"],
+                        f"{e['kind']} {e['app']}".strip() or "-",
+                        (e["revision"] or "-")[:12],
+                        e["message"][:120],
+                        e["traceId"] or "-",
+                    )
+                    for e in d["events"]
+                ],
+            )
+            if d["events"]
+            else "no events" + (f" since {args.since}" if args.since else "")
         ),
     )
     return 0

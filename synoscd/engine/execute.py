@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from synoscd import telemetry
 from synoscd.azure.arm import Arm, describe
 from synoscd.engine.plan import Action
 
@@ -29,6 +30,28 @@ class Outcome:
         return (self.action.kind, self.action.name.lower())
 
 
+def _spans(name: str) -> Callable[[Any], Any]:
+    """Each ARM write and its long-running operation is a span: `synoscd.write` around the request
+    (the SDK's HTTP spans below it), `synoscd.lro` around the wait, with the outcome."""
+
+    def wrap(fn: Any) -> Any:
+        def inner(*args: Any) -> Any:
+            action = next(a for a in args if isinstance(a, Action))
+            attrs = {"synoscd.kind": action.kind, "synoscd.app": action.name, "synoscd.action": action.action}
+            with telemetry.span(name, attrs) as span:
+                out = fn(*args)
+                if isinstance(out, Outcome):
+                    span.set("synoscd.result", out.result)
+                    if out.error:
+                        span.fail(out.error)
+                return out
+
+        return inner
+
+    return wrap
+
+
+@_spans("synoscd.write")
 def _submit(arm: Arm, action: Action, before_delete: Callable[[Action], None]) -> Any:
     arm.budget.check()  # a pass that lost its lease writes nothing more, not even a tombstone
     if action.action == "delete":
@@ -53,7 +76,8 @@ def execute(
     submitted: list[tuple[Action, Any]] = []
     outcomes: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(writes)))) as pool:
-        futures = [(a, pool.submit(_submit, arm, a, before_delete)) for a in writes]
+        submit = telemetry.bind(_submit)
+        futures = [(a, pool.submit(submit, arm, a, before_delete)) for a in writes]
         for action, future in futures:
             try:
                 submitted.append((action, future.result()))
@@ -75,6 +99,7 @@ def execute(
     return sorted(outcomes, key=lambda o: order[id(o.action)])
 
 
+@_spans("synoscd.lro")
 def _wait(action: Action, poller: Any, deadline: float, endpoint: str) -> Outcome:
     try:
         poller.wait(timeout=max(0.0, deadline - time.monotonic()))

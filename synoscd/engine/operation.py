@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+from synoscd import telemetry
 from synoscd.azure.arm import Arm, describe
 from synoscd.engine.execute import FAILED, OK, PROGRESSING, Outcome, execute
 from synoscd.engine.health import DEGRADED, HEALTHY
@@ -179,8 +180,13 @@ class Runner:
 
     def _execute(self, writes: list[Action], hooks: list[Action]) -> list[Outcome]:
         remaining = max(0.0, self.deadline - time.monotonic())
-        with ThreadPoolExecutor(max_workers=max(1, len(hooks))) as pool:
-            hook_futures = [pool.submit(self._hook, a) for a in hooks]
+        first = (writes or hooks)[0]
+        wave = {"synoscd.phase": first.phase, "synoscd.wave": first.wave, "synoscd.writes": len(writes)}
+        with (
+            telemetry.span("synoscd.wave", {**wave, "synoscd.hooks": len(hooks)}),
+            ThreadPoolExecutor(max_workers=max(1, len(hooks))) as pool,
+        ):
+            hook_futures = [pool.submit(telemetry.bind(self._hook), a) for a in hooks]
             applied = execute(
                 writes,
                 self.arm,
@@ -195,6 +201,16 @@ class Runner:
 
     # -- hooks ------------------------------------------------------------------------------------------
     def _hook(self, action: Action) -> Outcome:
+        with telemetry.span(
+            "synoscd.hook", {"synoscd.app": action.name, "synoscd.phase": action.phase}
+        ) as span:
+            outcome = self._run_hook(action)
+            span.set("synoscd.result", outcome.result)
+            if outcome.error:
+                span.fail(outcome.error)
+            return outcome
+
+    def _run_hook(self, action: Action) -> Outcome:
         """Apply the hook Job (BeforeHookCreation: delete an existing one first), start it once per
         operation, and wait for its execution within the budget."""
         try:

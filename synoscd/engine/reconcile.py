@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from synoscd import notify, telemetry
 from synoscd.azure.arm import ArmError
 from synoscd.azure.translate import Target, app_envelope, config_hash, job_envelope, sync_tags
 from synoscd.budget import LeaseLost
@@ -29,6 +30,7 @@ from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
 from synoscd.state import applied, apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
+from synoscd.telemetry.passes import after_record, traced_pass
 
 log = logging.getLogger("synoscd.pass")
 
@@ -51,6 +53,8 @@ class PassResult:
     operation: Operation | None = None
     operation_error: str | None = None
     failure: str | None = None  # the pass stopped: an error before it could finish, or a lost lease
+    mode: str = ""  # sync (a revision's operation runs) or heal (it is over: writes undo drift)
+    trace_id: str | None = None  # the pass's trace, when telemetry is on
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -170,6 +174,7 @@ def run_pass(
         raise
     if held is None:
         log.info("pass requested while another runs: coalesced", extra={"trigger": trigger})
+        telemetry.count("synoscd.lease.waits", 1, {"trigger": trigger})
         return PassResult(id=holder, trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
     if held.abandoned is not None:
         gone = held.abandoned
@@ -189,6 +194,7 @@ def run_pass(
                     return result
                 # Requests arrived meanwhile: run once more, for everything, at the branch head.
                 trigger, app, revision = "coalesced", None, None
+                telemetry.count("synoscd.lease.coalesced")
     except BaseException:
         # Let go at once (an expiry of now) so the next pass is not blocked for the lease's lifetime.
         with contextlib.suppress(Exception):
@@ -270,10 +276,12 @@ def _record(rt: Runtime, result: PassResult) -> None:
                 else {}
             ),
             notes=result.notes,
+            trace_id=result.trace_id,
         ),
     )
 
 
+@traced_pass
 def _one_pass(
     rt: Runtime,
     result: PassResult,
@@ -286,6 +294,8 @@ def _one_pass(
 ) -> PassResult:
     trigger, dry_run = result.trigger, result.dry_run
     ctx = {"pass_id": result.id, "trigger": trigger, "dry_run": dry_run}
+    telemetry.annotate(pass_id=result.id)
+    result.trace_id = telemetry.trace_id()
     log.info("pass started", extra=ctx)
 
     say("reading the state table and the source, listing live apps and jobs")
@@ -294,9 +304,10 @@ def _one_pass(
     # 2. desired (snapshot -> parse -> validate)
     # 3. live (list apps and jobs; revisions only where health needs them)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        live_future = pool.submit(_live, rt)
-        state_future = pool.submit(_state, rt)
+        live_future = pool.submit(telemetry.bind(_live), rt)
+        state_future = pool.submit(telemetry.bind(_state), rt)
         snapshot, desired = _desired(rt, result, at)
+        telemetry.annotate(revision=result.revision)
         settings, flags, statuses, current = state_future.result()
         live = live_future.result()
     if desired is not None:  # the operator guardrails are runtime settings: checked on every pass
@@ -334,7 +345,10 @@ def _one_pass(
         sync_failed=failure_note(op) if op is not None and op.status == "Failed" else None,
         held=frozenset(op.pending) if op is not None else frozenset(),
     )
-    result.plan = plan(inp, result.revision or "unknown")
+    with telemetry.span("synoscd.plan", {"synoscd.resources": len(items)}) as planned:
+        result.plan = plan(inp, result.revision or "unknown")
+        planned.set("synoscd.actions", len(result.plan.actions))
+        planned.set("synoscd.writes", len(result.plan.writes))
     say(f"planned {len(result.plan.actions)} actions, {len(result.plan.writes)} writes")
     if dry_run:
         result.finished_at = time.time()
@@ -343,6 +357,7 @@ def _one_pass(
     # 5. execute, wave by wave: bounded concurrency, long-running operations within the budget; a sync
     #    that failed and waits for its retry (or has none left) only heals what it already synced
     if op is not None:
+        result.mode = "sync" if syncing else "heal"
 
         def save_operation(o: Operation) -> None:
             rt.budget.check()  # the operation row is the lease holder's to write
@@ -365,10 +380,24 @@ def _one_pass(
             retry=retry,
         )
         result.outcomes = runner.run()
+        for o in result.outcomes:
+            if o.result == "failed":
+                log.warning(
+                    f"{o.action.action} {o.action.kind} {o.action.name} failed",
+                    extra={
+                        "pass_id": result.id,
+                        "app": o.action.name,
+                        "kind": o.action.kind,
+                        "action": o.action.action,
+                        "revision": result.revision,
+                        "error": o.error,
+                    },
+                )
         if op.status == "Failed":
             result.operation_error = failure_note(op)
             say(result.operation_error)
     # 6. record: per-app status (only what changed), the pass summary
+    recording = telemetry.start("synoscd.record")
     changed = record.statuses(
         result.plan,
         result.outcomes,
@@ -386,8 +415,8 @@ def _one_pass(
         result.outcomes, {**statuses, **{s.row_key: s for s in changed}}, result.id, result.finished_at
     )
     with ThreadPoolExecutor(max_workers=2) as pool:  # the commit status goes out while statuses are written
-        reported = pool.submit(_report, rt, result)
-        kept = pool.submit(applied.put, rt.table, written, settings.applied_history)
+        reported = pool.submit(telemetry.bind(_report), rt, result)
+        kept = pool.submit(telemetry.bind(applied.put), rt.table, written, settings.applied_history)
         apps.put_statuses(rt.table, changed)
         reported.result()
         kept.result()
@@ -408,8 +437,13 @@ def _one_pass(
             errors=[e["message"] if "message" in e else str(e) for e in result.errors][:50],
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
             notes=result.notes,
+            trace_id=result.trace_id,
         ),
     )
+    recording.end()
+    after_record(result, statuses, changed, healing=result.mode == "heal")
+    # Sync events to the configured providers, off the pass's path: bounded, never failing it.
+    notify.after_pass(rt, result, changed)
     if snapshot is not None:  # the source's cache for a future cold instance, after the pass's own work
         threading.Thread(
             target=getattr(rt.source(), "persist", lambda: None), name="persist", daemon=True
@@ -443,6 +477,7 @@ def _report(rt: Runtime, result: PassResult) -> None:
     source.report(result.revision, state, f"SynosCD {result.outcome}: {counts}")
 
 
+@telemetry.traced("synoscd.state.read")
 def _state(rt: Runtime) -> tuple[Any, Any, Any, Operation | None]:
     return (
         runtime.load(rt.table, rt.settings),
@@ -452,6 +487,7 @@ def _state(rt: Runtime) -> tuple[Any, Any, Any, Operation | None]:
     )
 
 
+@telemetry.traced("synoscd.source.fetch")
 def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot | None, DesiredSet | None]:
     try:
         snapshot = rt.source().snapshot(at=at) if at else rt.source().snapshot()
@@ -519,17 +555,19 @@ def _config_hash(app: App, snapshot: Snapshot | None, rt: Runtime) -> str:
     return config_hash(parts)
 
 
+@telemetry.traced("synoscd.live.list")
 def _live(rt: Runtime) -> Mapping[tuple[str, str], LiveItem]:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        apps_future = pool.submit(rt.arm.list, "App")
-        jobs_future = pool.submit(rt.arm.list, "Job")
+        apps_future = pool.submit(telemetry.bind(rt.arm.list), "App")
+        jobs_future = pool.submit(telemetry.bind(rt.arm.list), "Job")
         app_bodies, job_bodies = apps_future.result(), jobs_future.result()
     troubled = [b for b in app_bodies if needs_revision(b)]
     revisions: dict[str, Any] = {}
     if troubled:
         with ThreadPoolExecutor(max_workers=min(8, len(troubled))) as pool:
             fetched = pool.map(
-                lambda b: rt.arm.revision(b["name"], b["properties"]["latestRevisionName"]), troubled
+                telemetry.bind(lambda b: rt.arm.revision(b["name"], b["properties"]["latestRevisionName"])),
+                troubled,
             )
             revisions = {b["name"]: r for b, r in zip(troubled, fetched, strict=True)}
     live: dict[tuple[str, str], LiveItem] = {}

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from synoscd import webhook
+from synoscd import telemetry, webhook
 
 log = logging.getLogger("synoscd.functions")
 
@@ -74,6 +74,7 @@ def on_timer(past_due: bool = False) -> dict[str, Any]:
 
         retention.apply(rt.table)  # once an hour: bounded history, timeline and delivery ids
     result = run_pass("timer", wait_seconds=rt.settings.pass_wait_seconds, rt=rt)
+    _notified()
     if result.queued:
         return {"ran": False, "reason": "a pass is running; queued behind it"}
     return {"ran": True, "reason": reason, **_summary(result)}
@@ -95,6 +96,33 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
+def _notified() -> None:
+    """Notifications in flight, bounded: an instance that scales in after the invocation drops them."""
+    from synoscd import notify
+
+    notify.wait(10.0)
+
+
+def _observed(fn: Any) -> Any:
+    """The webhook's span (the pass it queues links to it) and synoscd.webhook.deliveries by result,
+    once telemetry runs on this instance (a pass started it): answering GitHub never waits for
+    OpenTelemetry to load, and a rejected delivery loads nothing (the Functions host's request log
+    counts those; see the webhook signature alert)."""
+
+    def inner(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if not telemetry.enabled():
+            return fn(headers, body)
+        attrs = {"synoscd.delivery_id": _header(headers, "X-GitHub-Delivery")}
+        with telemetry.span("synoscd.webhook", attrs) as span:
+            status, out = fn(headers, body)
+            span.set("http.response.status_code", status)
+        telemetry.count("synoscd.webhook.deliveries", 1, {"result": out.get("status", "error")})
+        return status, out
+
+    return inner
+
+
+@_observed
 def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
     """Verify, de-duplicate and enqueue: the answer never waits for a pass (nor ARM, nor GitHub), so
     GitHub hears back well within its 10 s; the queue-triggered function runs the pass."""
@@ -142,6 +170,9 @@ def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, 
     fast = {"retry_total": 0}  # the client's short timeouts, and no retry: GitHub waits 10 s at most
     try:
         if history.delivery_state(rt.request_table, delivery, **fast) in ("queued", "done"):
+            log.info(
+                "webhook redelivered: already handled", extra={"trigger": "webhook", "delivery_id": delivery}
+            )
             return 200, {
                 "status": "duplicate",
                 "delivery": delivery,
@@ -149,16 +180,22 @@ def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, 
             }
         message_id = passes.send(
             rt.passes_queue,
-            {"delivery": delivery, "after": after, "trigger": "webhook", "queuedAt": time.time()},
+            {
+                "delivery": delivery,
+                "after": after,
+                "trigger": "webhook",
+                "queuedAt": time.time(),
+                "trace": telemetry.carrier(),  # the pass links to the webhook's span
+            },
         )
         history.mark_delivery(rt.request_table, delivery, "queued", **fast)
     except Exception as exc:  # storage down: not accepted, so GitHub's redelivery will be
         log.error(
             "webhook not queued",
-            extra={"trigger": "webhook", "delivery": delivery, "error": _first_line(exc)},
+            extra={"trigger": "webhook", "delivery_id": delivery, "error": _first_line(exc)},
         )
         return 503, {"status": "error", "delivery": delivery, "reason": f"not queued: {_first_line(exc)}"}
-    log.info("webhook queued", extra={"trigger": "webhook", "delivery": delivery, "revision": after})
+    log.info("webhook queued", extra={"trigger": "webhook", "delivery_id": delivery, "revision": after})
     return 202, {"status": "queued", "delivery": delivery, "messageId": message_id, "revision": after}
 
 
@@ -187,9 +224,12 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
     delivery, after = message.get("delivery"), message.get("after")
     rt = _runtime()
     try:
-        result = _run_pass_for(rt, str(after) if after else None)
+        trace = message.get("trace") if isinstance(message.get("trace"), dict) else None
+        with telemetry.linked(trace):
+            result = _run_pass_for(rt, str(after) if after else None)
+        _notified()
     except Exception:
-        log.exception("queued pass failed", extra={"trigger": "webhook", "delivery": delivery})
+        log.exception("queued pass failed", extra={"trigger": "webhook", "delivery_id": delivery})
         if delivery:
             with contextlib.suppress(Exception):
                 history.mark_delivery(rt.table, str(delivery), "failed")

@@ -42,6 +42,7 @@ class PassRecord:
     errors: list[str] = field(default_factory=list)
     prune: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the source said, e.g. a force-push applied
+    trace_id: str | None = None  # the pass's OpenTelemetry trace (Application Insights operation id)
 
     @property
     def duration_ms(self) -> int | None:
@@ -61,6 +62,7 @@ class PassRecord:
             "errors": self.errors,
             "prune": self.prune,
             "notes": self.notes,
+            "traceId": self.trace_id,
         }
 
 
@@ -79,6 +81,7 @@ def record_pass(table: TableClient, rec: PassRecord) -> None:
         "revision": rec.revision,
         "dry_run": rec.dry_run,
         "outcome": rec.outcome,
+        "trace_id": rec.trace_id,
     }
     t.put_json(row, "counts", rec.counts)
     t.put_json(row, "errors", rec.errors)
@@ -192,6 +195,7 @@ def _pass(row: dict[str, Any]) -> PassRecord:
         errors=t.get_json(row, "errors", []),
         prune=t.get_json(row, "prune", {}),
         notes=t.get_json(row, "notes", []),
+        trace_id=row.get("trace_id"),
     )
 
 
@@ -203,6 +207,16 @@ def list_passes(table: TableClient, limit: int = 20) -> list[PassRecord]:
         if len(out) >= limit:
             break
     return out
+
+
+def get_pass(table: TableClient, pass_id: str) -> PassRecord | None:
+    """One pass record by id (history is bounded: at most PASSES_KEPT rows are searched)."""
+    rows = table.query_entities(
+        "PartitionKey eq @pk and id eq @id", parameters={"pk": PASSES, "id": pass_id}, results_per_page=1
+    )
+    for row in rows:
+        return _pass(dict(row))
+    return None
 
 
 def trim_passes(table: TableClient, keep: int = PASSES_KEPT) -> int:

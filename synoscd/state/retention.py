@@ -6,6 +6,7 @@ import time
 
 from azure.data.tables import TableClient
 
+from synoscd.notify import store
 from synoscd.state import apps, history
 
 TIMELINE_DAYS = 14
@@ -17,4 +18,5 @@ def apply(table: TableClient, now: float | None = None) -> dict[str, int]:
         "passes": history.trim_passes(table),
         "events": apps.prune_events(table, now - TIMELINE_DAYS * 86400),
         "deliveries": history.purge_deliveries(table, now),
+        "syncevents": store.prune(table, now),
     }

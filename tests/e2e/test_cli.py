@@ -223,8 +223,9 @@ def test_set_shows_and_changes_runtime_settings(cli: Cli) -> None:
         "overridden",
         "updatedBy",
         "updatedAt",
+        "notify",
     }
-    assert shown["intervalSeconds"] == 300 and shown["prune"] is False
+    assert shown["intervalSeconds"] == 300 and shown["prune"] is False and shown["notify"] == []
     changed = cli.json(
         "set", "--interval", "45", "--prune", "--protected-apps", "a,b", "--max-concurrent", "4", "--yes"
     )

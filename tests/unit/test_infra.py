@@ -648,3 +648,96 @@ def test_the_deploy_commands_build_remotely() -> None:
     ]
     assert deploys, "the guide has no zip deploy command"
     assert all("--build-remote true" in line for line in deploys), deploys
+
+
+# -- alerts (modules/alerts.bicep) -------------------------------------------------------------------
+
+ALERTS = INFRA / "modules" / "alerts.bicep"
+
+
+def _query_rules() -> dict[str, tree_sitter.Node]:
+    return {
+        text(r.children[1]): body(r)
+        for r in resources(tree(ALERTS), "Microsoft.Insights/scheduledQueryRules@")
+    }
+
+
+def test_alerts_cover_the_four_conditions_with_an_action_group() -> None:
+    rules = _query_rules()
+    assert set(rules) == {"noSuccessfulPass", "failedPasses", "pruneBlocked", "webhookSignatureFailures"}
+    (group,) = resources(tree(ALERTS), "Microsoft.Insights/actionGroups@")
+    assert literal(prop(body(group), "location")) == "global"
+    assert text(prop(body(group), "properties", "emailReceivers") or group) == "emailReceivers"
+    assert text(prop(body(group), "properties", "webhookReceivers") or group) == "webhookReceivers"
+    variables = declarations(tree(ALERTS), "variable_declaration")
+    assert "alertEmails" in text(variables["emailReceivers"]) and "alertWebhookUrl" in text(
+        variables["webhookReceivers"]
+    )
+    group_symbol = text(group.children[1])
+    for name, rule in rules.items():
+        actions = prop(rule, "properties", "actions", "actionGroups")
+        assert actions is not None and f"{group_symbol}.id" in text(actions), f"{name} notifies no one"
+        assert literal(prop(rule, "properties", "enabled")) is True
+
+
+def test_alerts_query_the_monitoring_workspace() -> None:
+    for name, rule in _query_rules().items():
+        scopes = prop(rule, "properties", "scopes")
+        assert scopes is not None and [text(c) for c in scopes.children if c.type == "identifier"] == [
+            "workspaceId"
+        ], name
+    module = body(declarations(tree(MAIN), "module_declaration")["alerts"])
+    assert (
+        literal(declarations(tree(MAIN), "module_declaration")["alerts"].children[2])
+        == "modules/alerts.bicep"
+    )
+    assert text(prop(module, "params", "workspaceId") or module) == "monitoring.outputs.workspaceId"
+    outputs = declarations(tree(INFRA / "modules" / "monitoring.bicep"), "output_declaration")
+    (workspace,) = resources(
+        tree(INFRA / "modules" / "monitoring.bicep"), "Microsoft.OperationalInsights/workspaces@"
+    )
+    assert text(outputs["workspaceId"].children[-1]) == f"{text(workspace.children[1])}.id"
+    assert text(prop(module, "params", "reconcileIntervalSeconds") or module) == "reconcileIntervalSeconds"
+
+
+def test_alert_queries_name_metrics_and_functions_that_exist() -> None:
+    from synoscd.telemetry.instruments import BY_NAME
+
+    queries = {
+        name: text(prop(rule, "properties", "criteria") or rule) for name, rule in _query_rules().items()
+    }
+    found = [m for q in queries.values() for m in re.findall(r'Name == \\?"(synoscd\.[a-z_.]+)', q)]
+    assert sorted(set(found)) == ["synoscd.passes", "synoscd.prune.blocked"]
+    for name, query in queries.items():
+        for metric in re.findall(r'Name == \\?"(synoscd\.[a-z_.]+)\\?"', query):
+            assert metric in BY_NAME, f"{name} queries {metric}, which synoscd/telemetry does not record"
+    assert "synoscd.passes" in queries["noSuccessfulPass"] and '"succeeded"' in queries["noSuccessfulPass"]
+    assert "synoscd.prune.blocked" in queries["pruneBlocked"]
+    # the webhook function's name as function_app.py registers it
+    assert 'function_name("github_webhook")' in (REPO_ROOT / "function_app.py").read_text()
+    assert '"github_webhook"' in queries["webhookSignatureFailures"]
+
+
+def test_the_dead_mans_window_covers_three_intervals() -> None:
+    variables = declarations(tree(ALERTS), "variable_declaration")
+    assert text(variables["deadManSeconds"].children[-1]) == "3 * reconcileIntervalSeconds"
+    rule = _query_rules()["noSuccessfulPass"]
+    assert text(prop(rule, "properties", "windowSize") or rule) == "deadManWindow"
+    assert "ago(${deadManSeconds}s)" in text(prop(rule, "properties", "criteria") or rule)
+    # every window the ternary can choose is one Azure Monitor accepts for log search alerts
+    windows = set(re.findall(r"'(P[T0-9A-Z]+)'", text(variables["deadManWindow"])))
+    assert windows <= {
+        "PT5M",
+        "PT10M",
+        "PT15M",
+        "PT30M",
+        "PT45M",
+        "PT1H",
+        "PT2H",
+        "PT3H",
+        "PT4H",
+        "PT5H",
+        "PT6H",
+        "P1D",
+        "P2D",
+    }
