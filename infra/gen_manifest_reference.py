@@ -30,6 +30,11 @@ DEFINITION_NOTES = {
     "Job": "A Container Apps job (Manual, Schedule or Event trigger), kept equal to this manifest.",
     "Project": "Groups apps: defaults merged into their specs and a policy they must meet. "
     "No Azure resource.",
+    "Synthesizer": "A program that generates Apps and Jobs (a KRM function: a ResourceList in on "
+    "stdin or through a blob, a ResourceList out). See docs/synthesizers.md.",
+    "Composition": "Runs a synthesizer over its inputs; the Apps and Jobs it writes are applied like "
+    "hand-written ones (labelled `synoscd.io/composition`, tagged `synoscd-composition`).",
+    "InputBinding": "One input item of a composition: exactly one of file, inline or secret.",
     "Metadata": "Name, labels and annotations of an App or Job.",
     "Container": "One container; the cpu and memory of all containers of an app must add up to a pair "
     "ACA accepts (0.25/0.5Gi, 0.5/1Gi, ... 2/4Gi; memory = 2 x cpu).",
@@ -63,6 +68,20 @@ FIELD_NOTES = {
     "Policy.allowedRegistries": "Registry host names; `*` globs allowed (e.g. `*.azurecr.io`).",
     "Policy.maxCpu": "Per app, summed over its containers.",
     "ProjectSpec.apps": "Names of the apps this project covers.",
+    "SynthesizerSpec.executor": "`job` (default with an image): an ACA Job execution in the target "
+    "environment; `exec` (default with a command): a local process, off unless "
+    "`synos set --allow-exec-synthesizers`.",
+    "SynthesizerSpec.command": "executor exec: argv; arguments naming repository files are written into "
+    "its empty working directory.",
+    "SynthesizerSpec.timeoutSeconds": "A synthesis running longer fails (the last good output stays).",
+    "SynthesizerSpec.cpu": "executor job: the container's cores.",
+    "CompositionSpec.synthesizer": "Name of a Synthesizer in the repository.",
+    "CompositionSpec.config": "Passed to the synthesizer with the whole composition as functionConfig.",
+    "InputBinding.key": "Set as annotation `synoscd.io/input-key` on the input item.",
+    "InputBinding.file": "A repository path (YAML, JSON or text). Keep it outside the manifest folder "
+    "or name it .json.",
+    "InputBinding.secret": "A Key Vault secret URL: the item carries its current version, never its value.",
+    "InputBinding.defer": "true: a change rolls out one composition at a time (deferred rollout).",
 }
 
 

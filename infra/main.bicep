@@ -307,6 +307,7 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     stateStore: storage.outputs.tableEndpoint
+    synthBlobStore: storage.outputs.blobEndpoint
     stateTableName: stateTableName
     queueName: queueName
     functionSubnetId: functionSubnetId

@@ -110,6 +110,25 @@ class Settings(BaseSettings):
         10, "applied bodies kept per app and job for rollback (synos set --applied-history)", ge=1, le=100
     )
 
+    # -- synthesizers (Compositions) -------------------------------------------------------------
+    allow_exec_synthesizers: bool = _f(
+        False,
+        "run synthesizers with executor exec as local processes (synos set --allow-exec-synthesizers)",
+    )
+    rollout_cooldown_seconds: float = _f(
+        60.0, "seconds between the steps of a deferred rollout (synos set --rollout-cooldown)", ge=0
+    )
+    synth_blob_store: SecretStr | None = _f(
+        None,
+        "where synthesizer jobs exchange their ResourceList: a blob endpoint "
+        "https://ACCOUNT.blob.core.windows.net (managed identity, user-delegation SAS) or a storage "
+        "connection string",
+    )
+    synth_blob_container: str = _f("synoscd-synth", "blob container for synthesizer inputs and outputs")
+    synth_max_output_bytes: int = _f(
+        1_048_576, "largest output a synthesizer may write", ge=1024, le=4 * 1_048_576
+    )
+
     # -- Functions ----------------------------------------------------------------------------------
     timer_schedule: str = _f(
         "0 */1 * * * *",

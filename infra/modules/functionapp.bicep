@@ -15,6 +15,8 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerUrl string
 param stateStore string
+@description('Blob endpoint where synthesizer jobs exchange their ResourceList (user-delegation SAS).')
+param synthBlobStore string
 param stateTableName string
 param queueName string
 @description('Subnet for VNet integration (\'\': none); needed to reach private endpoints.')
@@ -175,6 +177,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SYNOSCD_QUEUE_NAME'
           value: queueName
+        }
+        {
+          name: 'SYNOSCD_SYNTH_BLOB_STORE'
+          value: synthBlobStore
         }
         // ... and how often and how boldly (defaults; `synos set` overrides them in the state table).
         {

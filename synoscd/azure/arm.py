@@ -260,10 +260,15 @@ class Arm:
         poller = self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
         return BoundedPoller(poller, self.budget)
 
-    def start_job(self, name: str) -> str:
+    def start_job(self, name: str, template: Mapping[str, Any] | None = None) -> str:
+        """Start an execution; `template` (wire shape) overrides the job's template for this one only."""
+        import io
+        import json
+
         self.budget.check()
+        body = io.BytesIO(json.dumps(template).encode()) if template is not None else None
         poller = BoundedPoller(
-            self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name), self.budget
+            self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name, body), self.budget
         )
         return str(self._call(f"starting job {name}", poller.result).name)
 

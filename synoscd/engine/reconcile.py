@@ -31,6 +31,7 @@ from synoscd.sources.snapshot import Snapshot, SourceError
 from synoscd.state import applied, apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
 from synoscd.telemetry.passes import after_record, traced_pass
+from synoscd.synth import step as synth_step
 
 log = logging.getLogger("synoscd.pass")
 
@@ -55,6 +56,7 @@ class PassResult:
     failure: str | None = None  # the pass stopped: an error before it could finish, or a lost lease
     mode: str = ""  # sync (a revision's operation runs) or heal (it is over: writes undo drift)
     trace_id: str | None = None  # the pass's trace, when telemetry is on
+    synthesis: dict[str, Any] | None = None  # compositions: how many, which ran, by status
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -126,6 +128,8 @@ class PassResult:
             out["operationError"] = self.operation_error
         if self.failure:
             out["failure"] = self.failure
+        if self.synthesis is not None:
+            out["synthesis"] = self.synthesis
         if self.finished_at is not None:
             out["durationMs"] = int((self.finished_at - self.started_at) * 1000)
         return out
@@ -303,13 +307,31 @@ def _one_pass(
     # 1. runtime settings, per-app flags and memory, the operation (Table Storage; env gives defaults)
     # 2. desired (snapshot -> parse -> validate)
     # 3. live (list apps and jobs; revisions only where health needs them)
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         live_future = pool.submit(telemetry.bind(_live), rt)
         state_future = pool.submit(telemetry.bind(_state), rt)
+        synth_future = pool.submit(telemetry.bind(synth_step.load_state), rt)
         snapshot, desired = _desired(rt, result, at)
         telemetry.annotate(revision=result.revision)
         settings, flags, statuses, current = state_future.result()
         live = live_future.result()
+        synth_read = synth_future.result()
+    retry = retry_of(settings)
+    synthesized = None
+    if desired is not None and snapshot is not None:  # 3b. synthesize: Compositions -> Apps and Jobs
+        synthesized = synth_step.run(
+            rt,
+            desired,
+            snapshot,
+            settings,
+            synth_read,
+            live,
+            wait=0.0 if dry_run else wait,
+            dry_run=dry_run,
+            retry=retry.backoff,
+        )
+        desired = synthesized.desired
+        result.synthesis = synthesized.summary() if synthesized.state.compositions else None
     if desired is not None:  # the operator guardrails are runtime settings: checked on every pass
         desired = apply_guardrails(desired, settings.guardrails(rt.settings.keyvault_hosts))
         result.errors = [e.to_dict() for e in desired.errors]
@@ -321,8 +343,7 @@ def _one_pass(
         snapshot.source if snapshot else rt.settings.source_label,
         result.revision or "unknown",
     )
-    items = _render(desired, target, snapshot, rt) if desired else ()
-    retry = retry_of(settings)
+    items = _render(desired, target, snapshot, rt, synthesized) if desired else ()
     op = select(current, result.revision, trigger, time.time()) if snapshot else None
     result.operation = op
     syncing = op is not None and op.status == "Running"
@@ -396,6 +417,8 @@ def _one_pass(
         if op.status == "Failed":
             result.operation_error = failure_note(op)
             say(result.operation_error)
+    if synthesized is not None:  # compositions that changed, and the rollout
+        synth_step.save(rt, synth_read, synthesized)
     # 6. record: per-app status (only what changed), the pass summary
     recording = telemetry.start("synoscd.record")
     changed = record.statuses(
@@ -518,13 +541,15 @@ def _incomplete_reason(result: PassResult) -> str:
 
 
 def _render(
-    desired: DesiredSet, target: Target, snapshot: Snapshot | None, rt: Runtime
+    desired: DesiredSet, target: Target, snapshot: Snapshot | None, rt: Runtime, synthesized: Any = None
 ) -> tuple[DesiredItem, ...]:
     items = []
     for res in desired.resources:
         manifest = res.manifest
         spec = sync_spec(manifest.metadata.annotations)
         tags = sync_tags(spec.wave if spec.wave_set else None, spec.options, spec.hook_phases)
+        if synthesized is not None:  # made by a composition: its name tags the resource
+            tags.update(synthesized.tags_for(res))
         if isinstance(manifest, App):
             digest = _config_hash(manifest, snapshot, rt) if manifest.spec.config_from else None
             body = app_envelope(manifest, target, digest, tags)

@@ -97,6 +97,21 @@ class Runtime:
                 self._vaults[url] = KeyVaultSecrets(url, self.credential)
             return self._vaults[url]
 
+    @cached_property
+    def synth_jobs(self) -> Any:
+        """Runs `executor: job` synthesizers: ACA Job executions, the ResourceList through blobs."""
+        from synoscd.synth.blobs import BlobExchange
+        from synoscd.synth.executors import JobExecutor
+
+        self.settings.require("synth_blob_store")
+        assert self.settings.synth_blob_store is not None
+        blobs = BlobExchange(
+            self.settings.synth_blob_store.get_secret_value(),
+            self.settings.synth_blob_container,
+            self.credential,
+        )
+        return JobExecutor(self.arm, blobs)
+
     def source(self) -> Source:
         from synoscd.sources.factory import build_source
         from synoscd.state.blobcache import TableBlobStore

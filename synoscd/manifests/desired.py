@@ -22,7 +22,7 @@ from .locate import Locator, Origin
 from .model_errors import Issue, issues_from
 from .policy import Guardrails, check_guardrails, check_policy
 from .render import merge_defaults, render
-from .schema import API_VERSION, KINDS, MODELS, App, Job, Project
+from .schema import API_VERSION, KINDS, MODELS, App, Composition, Job, Project, Synthesizer
 from .syncspec import HOOK, check_annotations, sync_spec
 from .validate import check_app, check_job, check_project
 from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
@@ -30,6 +30,8 @@ from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 NAME_PATH: Path = ("metadata", "name")
 MAX_ERRORS_PER_FILE = 100  # a hostile file of 30,000 tiny documents must not flood the output
+SYNTH_KINDS = ("Synthesizer", "Composition")
+_KIND_LIST = ", ".join(KINDS[:-1]) + " or " + KINDS[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class Resource:
     name: str
     file: str
     line: int  # line of the document's root node
-    manifest: App | Job | Project
+    manifest: App | Job | Project | Synthesizer | Composition
     project: str | None = None  # the project whose defaults and policy were applied (Apps only)
     # Where each field came from (project defaults included), for checks made after loading.
     locator: Locator | None = field(default=None, compare=False, repr=False)
@@ -51,6 +53,7 @@ class DesiredSet:
     resources: list[Resource]  # valid, rendered Apps and Jobs
     projects: list[Resource]  # valid Projects
     errors: list[ManifestError]
+    synth: list[Resource] = field(default_factory=list)  # valid Synthesizers and Compositions
 
     @property
     def complete(self) -> bool:
@@ -58,7 +61,8 @@ class DesiredSet:
         return not self.errors
 
     def get(self, kind: str, name: str) -> Resource | None:
-        return next((r for r in [*self.resources, *self.projects] if r.kind == kind and r.name == name), None)
+        every = [*self.resources, *self.projects, *self.synth]
+        return next((r for r in every if r.kind == kind and r.name == name), None)
 
 
 @dataclass(slots=True)
@@ -68,7 +72,7 @@ class _Entry:
     kind: str | None = None
     name: str | None = None  # metadata.name when it is a string, even if the rest is invalid
     errors: list[ManifestError] = field(default_factory=list)
-    model: App | Job | Project | None = None
+    model: App | Job | Project | Synthesizer | Composition | None = None
     project: str | None = None
     locator: Locator | None = None
 
@@ -109,13 +113,18 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
     for entry in entries:
         if entry.kind in ("App", "Job"):
             _guarded(entry, lambda e: _validate_workload(e, membership.get(e.name or "")))
+    synthesizers = {e.name for e in entries if e.kind == "Synthesizer" and e.name}
+    for entry in entries:
+        if entry.kind in SYNTH_KINDS:
+            _guarded(entry, lambda e: _validate_synth(e, synthesizers))
 
     for entry in entries:
         errors.extend(entry.errors)
     return DesiredSet(
-        resources=[_resource(e) for e in entries if e.ok and e.kind != "Project"],
+        resources=[_resource(e) for e in entries if e.ok and e.kind in ("App", "Job")],
         projects=[_resource(e) for e in projects if e.ok],
         errors=_sorted(errors),
+        synth=[_resource(e) for e in entries if e.ok and e.kind in SYNTH_KINDS],
     )
 
 
@@ -160,14 +169,14 @@ def apply_guardrails(desired: DesiredSet, guardrails: Guardrails) -> DesiredSet:
             kept.append(resource)
     if not errors:
         return desired
-    return DesiredSet(kept, desired.projects, _sorted([*desired.errors, *errors]))
+    return DesiredSet(kept, desired.projects, _sorted([*desired.errors, *errors]), desired.synth)
 
 
 def with_errors(desired: DesiredSet, errors: list[ManifestError]) -> DesiredSet:
     """The set with errors found outside the manifests (files the source could not read)."""
     if not errors:
         return desired
-    return DesiredSet(desired.resources, desired.projects, _sorted([*desired.errors, *errors]))
+    return DesiredSet(desired.resources, desired.projects, _sorted([*desired.errors, *errors]), desired.synth)
 
 
 def _sorted(errors: list[ManifestError]) -> list[ManifestError]:
@@ -216,9 +225,9 @@ def _header(entry: _Entry) -> None:
         return
     issues: list[Issue] = []
     if "kind" not in data:
-        issues.append((("kind",), "missing required field 'kind'; set it to App, Job or Project"))
+        issues.append((("kind",), f"missing required field 'kind'; set it to {_KIND_LIST}"))
     elif data["kind"] not in KINDS:
-        issues.append((("kind",), f"kind {show(data['kind'])} is not supported; use App, Job or Project"))
+        issues.append((("kind",), f"kind {show(data['kind'])} is not supported; use {_KIND_LIST}"))
     if "apiVersion" not in data:
         issues.append((("apiVersion",), f"missing required field 'apiVersion'; set it to {API_VERSION}"))
     elif data["apiVersion"] != API_VERSION:
@@ -329,7 +338,23 @@ def _validate_workload(entry: _Entry, project: _Entry | None) -> None:
     entry.locator = locator
 
 
-def _validated(entry: _Entry, locator: Locator, data: Any = None) -> App | Job | Project | None:
+def _validate_synth(entry: _Entry, synthesizers: set[str]) -> None:
+    """Synthesizers and Compositions: the schema, then the rules of synth/validate.py."""
+    from synoscd.synth.validate import check_composition, check_synthesizer
+
+    locator = Locator(entry.doc)
+    model = _validated(entry, locator)
+    if isinstance(model, Synthesizer):
+        entry.errors.extend(locator.errors(check_synthesizer(model)))
+    elif isinstance(model, Composition):
+        entry.errors.extend(locator.errors(check_composition(model, synthesizers)))
+    else:
+        return
+    entry.model = model
+    entry.locator = locator
+
+
+def _validated(entry: _Entry, locator: Locator, data: Any = None) -> Any:
     model_class = MODELS[entry.kind or ""]
     try:
         return model_class.model_validate(entry.data if data is None else data)

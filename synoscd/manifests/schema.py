@@ -1,4 +1,5 @@
-"""The manifest schema: App, Job and Project as pydantic models with camelCase field names.
+"""The manifest schema: App, Job, Project, Synthesizer and Composition as pydantic models with
+camelCase field names.
 
 Models check shapes and single values (names, image references, memory, ports, ...). Rules across
 fields or documents (cpu/memory totals, secret references, tags, duplicates) live in validate.py so
@@ -22,7 +23,7 @@ from . import syntax
 from .errors import show
 
 API_VERSION = "synoscd.io/v1alpha1"
-KINDS = ("App", "Job", "Project")
+KINDS = ("App", "Job", "Project", "Synthesizer", "Composition")
 
 
 def _check(check: Callable[[Any], str | None]) -> AfterValidator:
@@ -370,18 +371,75 @@ class Project(Model):
     spec: ProjectSpec = Field(default_factory=ProjectSpec)
 
 
-Manifest = App | Job | Project
-MODELS: dict[str, type[App] | type[Job] | type[Project]] = {"App": App, "Job": Job, "Project": Project}
+# --- Synthesizer and Composition (programs that generate Apps and Jobs; synoscd/synth/) -----------
+
+InputKey = Annotated[
+    str, _check(lambda v: syntax.check_label(v, "input key")), _pattern(syntax.LABEL_PATTERN)
+]
+
+
+class SynthesizerSpec(Model):
+    """A KRM function: `image` runs as an ACA Job execution (executor job), `command` as a local
+    subprocess (executor exec, off unless the operators allow it). Checked in synth/validate.py."""
+
+    executor: Literal["job", "exec"] | None = None  # default: job with an image, exec with a command
+    image: ImageRef | None = None
+    command: list[str] = Field(default_factory=list)
+    timeout_seconds: _range("timeoutSeconds", 1, 3600) = 60  # type: ignore[valid-type]
+    cpu: Cpu = 0.25  # the job's container (executor job)
+    memory: Memory = "0.5Gi"
+
+
+class Synthesizer(Model):
+    api_version: Literal["synoscd.io/v1alpha1"]
+    kind: Literal["Synthesizer"]
+    metadata: Metadata
+    spec: SynthesizerSpec
+
+
+class InputBinding(Model):
+    """One input of a composition: exactly one of file, inline or secret."""
+
+    key: InputKey
+    file: RepoPath | None = None
+    inline: dict[str, Any] | None = None
+    secret: KeyVaultRef | None = None
+    defer: bool = False
+
+
+class CompositionSpec(Model):
+    synthesizer: AcaName
+    inputs: list[InputBinding] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Composition(Model):
+    api_version: Literal["synoscd.io/v1alpha1"]
+    kind: Literal["Composition"]
+    metadata: Metadata
+    spec: CompositionSpec
+
+
+Manifest = App | Job | Project | Synthesizer | Composition
+MODELS: dict[str, type[App] | type[Job] | type[Project] | type[Synthesizer] | type[Composition]] = {
+    "App": App,
+    "Job": Job,
+    "Project": Project,
+    "Synthesizer": Synthesizer,
+    "Composition": Composition,
+}
 
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[App | Job | Project, Field(discriminator="kind")])
+    adapter: TypeAdapter[Any] = TypeAdapter(
+        Annotated[App | Job | Project | Synthesizer | Composition, Field(discriminator="kind")]
+    )
     schema = adapter.json_schema(by_alias=True, mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://synoscd.io/schemas/v1alpha1/manifest.json",
-        "title": "SynosCD manifest (App, Job or Project)",
+        "title": "SynosCD manifest (App, Job, Project, Synthesizer or Composition)",
         **schema,
     }
 

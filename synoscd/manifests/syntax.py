@@ -260,6 +260,8 @@ def check_cron(value: str) -> str | None:
 # --- tags --------------------------------------------------------------------------------------
 
 OWNERSHIP_TAGS = ("synoscd-managed", "synoscd-source", "synoscd-revision")
+# Set on what a Composition produced (in the place of a user tag); no manifest may set it.
+RESERVED_TAGS = (*OWNERSHIP_TAGS, "synoscd-composition")
 MAX_TAGS = 50  # ARM's limit per resource, including the ownership tags SynosCD adds
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
@@ -267,7 +269,7 @@ _TAG_FORBIDDEN = set("<>%&\\?/")
 
 
 def check_tag_name(name: str) -> str | None:
-    if name.lower() in OWNERSHIP_TAGS:
+    if name.lower() in RESERVED_TAGS:
         return f"tag {show(name)} is reserved for SynosCD's ownership tags; remove it (SynosCD sets it)"
     if not name.strip():
         return "tag name is empty; give the tag a name"

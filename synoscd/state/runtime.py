@@ -23,6 +23,7 @@ from synoscd.state import table as t
 PK, RK = "settings", "runtime"
 GUARDRAIL_FIELDS = ("allowed_registries", "max_cpu", "max_memory")
 RETRY_FIELDS = ("retry_limit", "retry_duration_seconds", "retry_factor", "retry_max_duration_seconds")
+SYNTH_FIELDS = ("allow_exec_synthesizers", "rollout_cooldown_seconds")
 FIELDS = (
     "interval_seconds",
     "prune_enabled",
@@ -31,6 +32,7 @@ FIELDS = (
     "applied_history",
     *RETRY_FIELDS,
     *GUARDRAIL_FIELDS,
+    *SYNTH_FIELDS,
 )
 _CSV = ("protected_apps", "allowed_registries")
 
@@ -50,6 +52,9 @@ class RuntimeSettings:
     allowed_registries: tuple[str, ...] | None = None
     max_cpu: float | None = None
     max_memory: str | None = None
+    # Synthesizers: executor exec allowed (off by default), seconds between deferred rollout steps.
+    allow_exec_synthesizers: bool = False
+    rollout_cooldown_seconds: float = 60.0
     # Which fields the table overrides, and who changed them last.
     overridden: tuple[str, ...] = ()
     updated_by: str | None = None
@@ -67,6 +72,8 @@ class RuntimeSettings:
             retry_factor=settings.retry_factor,
             retry_max_duration_seconds=settings.retry_max_duration_seconds,
             applied_history=settings.applied_history,
+            allow_exec_synthesizers=settings.allow_exec_synthesizers,
+            rollout_cooldown_seconds=settings.rollout_cooldown_seconds,
         )
 
     def guardrails(self, vault_hosts: tuple[str, ...] | None = None) -> Guardrails:
@@ -88,6 +95,8 @@ class RuntimeSettings:
             "allowedRegistries": None if self.allowed_registries is None else list(self.allowed_registries),
             "maxCpu": self.max_cpu,
             "maxMemory": self.max_memory,
+            "allowExecSynthesizers": self.allow_exec_synthesizers,
+            "rolloutCooldownSeconds": self.rollout_cooldown_seconds,
             "overridden": list(self.overridden),
             "updatedBy": self.updated_by,
             "updatedAt": self.updated_at,
@@ -152,6 +161,7 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
         "retry_factor": (1, 100),
         "retry_max_duration_seconds": (0.001, 7 * 86400),
         "applied_history": (1, 100),
+        "rollout_cooldown_seconds": (0, 86400),
     }
     for name, (low, high) in limits.items():
         value = changes.get(name)

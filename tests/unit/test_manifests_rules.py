@@ -103,14 +103,14 @@ def test_missing_api_version() -> None:
 def test_unknown_kind() -> None:
     expect(
         app().replace("kind: App", "kind: Deployment  # <-"),
-        ("kind", "kind 'Deployment' is not supported; use App, Job or Project"),
+        ("kind", "kind 'Deployment' is not supported; use App, Job, Project, Synthesizer or Composition"),
     )
 
 
 def test_missing_kind() -> None:
     text = app().replace("kind: App\n", "")
     assert errors(text) == [
-        ManifestError(FILE, 1, "kind", "missing required field 'kind'; set it to App, Job or Project")
+        ManifestError(FILE, 1, "kind", "missing required field 'kind'; set it to App, Job, Project, Synthesizer or Composition")
     ]
 
 
