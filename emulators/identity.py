@@ -32,6 +32,9 @@ class TokenIssuer:
             "iat": now,
             "exp": now + self.lifetime,
             "tid": TENANT_ID,
+            # Entra's issuer shape: Azurite's OAuth check (blob, --oauth basic) accepts only these.
+            "iss": f"https://sts.windows.net/{TENANT_ID}/",
+            "nbf": now,
             "appid": client_id or DEFAULT_CLIENT_ID,
             "oid": client_id or DEFAULT_CLIENT_ID,
         }

@@ -26,7 +26,7 @@ from emulators.github import GitHubEmulator
 from emulators.httpbase import RunningServer, serve
 from emulators.identity import DEFAULT_CLIENT_ID, TokenIssuer
 from emulators.keyvault import KeyVaultEmulator
-from emulators.tls import make_self_signed
+from emulators.tls import CertPair, make_self_signed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -127,6 +127,46 @@ def start_azurite() -> Azurite:
     return azurite
 
 
+def start_blob_azurite(tls: CertPair) -> Azurite:
+    """A blob-only Azurite over HTTPS with OAuth (`--oauth basic`): bearer tokens from the stand-ins'
+    managed identity and user-delegation keys work against it, as against a real storage account
+    (synthesizer jobs exchange their ResourceList through it). Its own process: the main Azurite
+    stays plain HTTP for tables and queues."""
+    port = free_port()
+    binary = azurite_binary().with_name("azurite-blob")
+    args = [
+        str(binary),
+        "--silent",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--oauth",
+        "basic",
+        "--cert",
+        str(tls.cert_file),
+        "--key",
+        str(tls.key_file),
+    ]
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    azurite = Azurite(proc, port, 0, 0)
+    try:
+        wait_for_port(port, 30, proc)
+    except Exception:
+        azurite.stop()
+        raise
+    return azurite
+
+
 def init_repo(repo_dir: Path, branch: str) -> Path:
     """An ordinary git work tree with one empty commit; the GitHub stand-in serves what is committed."""
     repo_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +192,7 @@ class Stack:
     issuer: TokenIssuer
     servers: dict[str, RunningServer] = field(default_factory=dict)
     azurite: Azurite | None = None
+    blob: Azurite | None = None  # HTTPS + OAuth blob service (synthesizer jobs)
     env: dict[str, str] = field(default_factory=dict)
     owns_workdir: bool = False
 
@@ -174,6 +215,9 @@ class Stack:
         if self.azurite is not None:
             self.azurite.stop()
             self.azurite = None
+        if self.blob is not None:
+            self.blob.stop()
+            self.blob = None
         if self.owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -224,6 +268,7 @@ def _start(stack: Stack, with_azurite: bool) -> None:
         vault.seed(vault_url, name, value)
     if with_azurite:
         stack.azurite = start_azurite()
+        stack.blob = start_blob_azurite(tls)
     arm_url = stack.servers["arm"].url
     stack.env = {
         "SYNOSCD_ARM_ENDPOINT": arm_url,
@@ -249,11 +294,19 @@ def _start(stack: Stack, with_azurite: bool) -> None:
         "SYNOSCD_EMULATOR_GITHUB_REPO_DIR": str(repo_dir),
         "SYNOSCD_EMULATOR_WORKDIR": str(stack.workdir),
         "SYNOSCD_EMULATOR_PIDS": " ".join(
-            str(p) for p in (os.getpid(), stack.azurite.proc.pid if stack.azurite else None) if p
+            str(p)
+            for p in (
+                os.getpid(),
+                stack.azurite.proc.pid if stack.azurite else None,
+                stack.blob.proc.pid if stack.blob else None,
+            )
+            if p
         ),
     }
     if stack.azurite is not None:
         stack.env["SYNOSCD_STATE_STORE"] = stack.azurite.connection_string
+    if stack.blob is not None:
+        stack.env["SYNOSCD_SYNTH_BLOB_STORE"] = f"https://127.0.0.1:{stack.blob.blob_port}/{AZURITE_ACCOUNT}"
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:

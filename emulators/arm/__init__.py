@@ -26,6 +26,8 @@ ARM-specific admin API (besides the base's reset/calls/faults/latency):
   PATCH /_admin/jobs/{name}     same for jobs
   POST /_admin/crashing-images  {"image", "crashing": true}: revisions of it fail, never become ready
   POST /_admin/failing-jobs     {"job"?, "image"?}: executions of it end Failed
+  POST /_admin/images           {"image", "command": [...], "env"?, "cwd"?}: executions of that image
+                                run the command locally (images.py); GET lists them
   POST /_admin/lro-failures     {"method", "path" (regex), "count", "code", "message"}: the next
                                 matching long-running operations end Failed
   POST /_admin/environments     {"name", "resourceGroup"?, "kind"?: managedEnvironments |

@@ -13,6 +13,7 @@ from typing import Any
 from emulators.arm import shapes, versions
 from emulators.arm.admin import AdminMixin
 from emulators.arm.apps import AppsMixin
+from emulators.arm.images import ImagesMixin
 from emulators.arm.jobs import JobsMixin
 from emulators.arm.model import PROVIDER, ArmError, Operation, Resource, digest
 from emulators.arm.operations import OperationsMixin
@@ -34,7 +35,7 @@ ENV_ID = re.compile(
 ID_SEGMENT = {"containerApps": "containerapps", "jobs": "jobs"}
 
 
-class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMixin, Emulator):
+class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMixin, ImagesMixin, Emulator):
     name = "arm"
     # The managed-identity endpoint lives beside ARM but is no ARM call: not logged, no faults.
     unlogged_prefixes = ("/_admin/", "/msi/")
@@ -74,10 +75,13 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         self.lro_failures: list[dict[str, Any]] = []
         self._execution_results: dict[str, dict[str, str]] = {}
         self._busy: set[tuple[str, str, str]] = set()  # resources with an operation or execution running
+        self.images: dict[str, dict[str, Any]] = {}  # registered images: run as local commands (images.py)
         self.add_environment(self.default_rg, self.default_env)
 
     def reset(self) -> None:
         with self.lock:
+            if hasattr(self, "resources"):
+                self._stop_processes()
             super().reset()
             self._defaults()
             self._init_state()
@@ -161,6 +165,8 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             ("PATCH", r"/_admin/jobs/(?P<name>[^/]+)", lambda r, name: self._admin_drift(r, "jobs", name)),
             ("POST", r"/_admin/crashing-images", self._admin_crashing),
             ("POST", r"/_admin/failing-jobs", self._admin_failing_jobs),
+            ("POST", r"/_admin/images", self._admin_register_image),
+            ("GET", r"/_admin/images", self._admin_images),
             ("POST", r"/_admin/lro-failures", self._admin_lro_failures),
             ("POST", r"/_admin/environments", self._admin_environment),
             ("GET", r"/_admin/state", self._admin_state),

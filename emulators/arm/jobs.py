@@ -102,6 +102,8 @@ class JobsMixin:
             "_due": time.monotonic() + self.execution_duration,
             "_fails": res.name.lower() in self.failing_jobs or bool(images & self.failing_job_images),
         }
+        timeout = float(res.body["properties"].get("configuration", {}).get("replicaTimeout") or 1800)
+        self._launch(execution, template, timeout)  # a registered image runs its local command
         res.executions.append(execution)
         self._busy.add(self._key("jobs", rg, name))
         op_id = str(uuid.uuid4())

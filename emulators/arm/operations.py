@@ -74,7 +74,9 @@ class OperationsMixin:
             self._settle_operation(key, res, at)
             for execution in res.executions:
                 p = execution["properties"]
-                if p["status"] == "Running" and at >= execution["_due"]:
+                if p["status"] == "Running" and "_proc" in execution:
+                    self._settle_process(execution, at)
+                elif p["status"] == "Running" and at >= execution["_due"]:
                     p["status"] = "Failed" if execution["_fails"] else "Succeeded"
                     p["endTime"] = now()
             if res.op is None and all(e["properties"]["status"] != "Running" for e in res.executions):

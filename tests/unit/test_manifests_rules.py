@@ -110,7 +110,12 @@ def test_unknown_kind() -> None:
 def test_missing_kind() -> None:
     text = app().replace("kind: App\n", "")
     assert errors(text) == [
-        ManifestError(FILE, 1, "kind", "missing required field 'kind'; set it to App, Job, Project, Synthesizer or Composition")
+        ManifestError(
+            FILE,
+            1,
+            "kind",
+            "missing required field 'kind'; set it to App, Job, Project, Synthesizer or Composition",
+        )
     ]
 
 
