@@ -138,7 +138,7 @@ def run(
     """The whole synthesizer: read, run `fn`, write. Returns the exit code (1 when there are errors)."""
     env = os.environ if environ is None else environ
     if env.get(INPUT_ENV) and env.get(OUTPUT_ENV):
-        with urllib.request.urlopen(env[INPUT_ENV], timeout=60) as response:  # noqa: S310 (a SAS URL)
+        with urllib.request.urlopen(env[INPUT_ENV], timeout=60) as response:
             resource_list = json.loads(response.read())
         answer = process(resource_list, fn)
         data = json.dumps(answer).encode()
@@ -148,7 +148,7 @@ def run(
             method="PUT",
             headers={"x-ms-blob-type": "BlockBlob", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=60):  # noqa: S310
+        with urllib.request.urlopen(request, timeout=60):
             pass
     else:
         resource_list = json.load(stdin or sys.stdin)
