@@ -5,6 +5,7 @@ continues it; a composition's own change is not deferred."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -70,7 +71,7 @@ def test_a_synthesizer_change_rolls_one_composition_at_a_time(rops: SynthOps) ->
             assert image(rops, f"{name}-a") == ("nginx:2" if name in done else "nginx:1")
         time.sleep(0.2)
     assert [n for n, _ in order] == NAMES, order
-    gaps = [b - a for (_, a), (_, b) in zip(order, order[1:], strict=False)]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(order)]
     assert min(gaps) >= COOLDOWN, gaps
     state = rollout_state(rops)
     assert state.status == "Idle" and state.pending == [] and state.last_step == "c5"
