@@ -82,6 +82,20 @@ def add(sub: Any) -> None:
     r.add_argument("--retry-duration", type=float, metavar="SECONDS", help="first wait")
     r.add_argument("--retry-factor", type=float, metavar="X", help="each further wait is X times longer")
     r.add_argument("--retry-max-duration", type=float, metavar="SECONDS", help="longest wait")
+    y = s.add_argument_group("synthesizers")
+    y.add_argument(
+        "--allow-exec-synthesizers",
+        dest="allow_exec",
+        action="store_true",
+        default=None,
+        help="let synthesizers with executor exec run as local processes of SynosCD",
+    )
+    y.add_argument(
+        "--no-allow-exec-synthesizers", dest="allow_exec", action="store_false", help="forbid them"
+    )
+    y.add_argument(
+        "--rollout-cooldown", type=float, metavar="SECONDS", help="seconds between deferred rollout steps"
+    )
     add_yes(s)
     s.set_defaults(run=set_runtime)
 
@@ -183,6 +197,10 @@ def set_runtime(args: argparse.Namespace) -> int:
     if args.applied_history is not None:
         changes["applied_history"] = args.applied_history
     changes.update(_guardrail_changes(args))
+    if args.allow_exec is not None:
+        changes["allow_exec_synthesizers"] = args.allow_exec
+    if args.rollout_cooldown is not None:
+        changes["rollout_cooldown_seconds"] = args.rollout_cooldown
     for option, setting in RETRY_OPTIONS.items():
         if getattr(args, option) is not None:
             changes[setting] = getattr(args, option)
@@ -192,8 +210,8 @@ def set_runtime(args: argparse.Namespace) -> int:
         raise CliError(
             "nothing to set: pass --show, --interval, --prune/--no-prune, --protected-apps, "
             "--max-concurrent, --applied-history, a guardrail (--allowed-registries, --max-cpu, "
-            "--max-memory) or a retry setting (--retry-limit, --retry-duration, --retry-factor, "
-            "--retry-max-duration)"
+            "--max-memory), a retry setting (--retry-limit, --retry-duration, --retry-factor, "
+            "--retry-max-duration) or a synthesizer setting (--allow-exec-synthesizers, --rollout-cooldown)"
         )
     if changes:
         summary = ", ".join(f"{k}={v}" for k, v in changes.items())
@@ -223,6 +241,8 @@ def set_runtime(args: argparse.Namespace) -> int:
                     ("retry duration (s)", "retryDurationSeconds", "retry_duration_seconds"),
                     ("retry factor", "retryFactor", "retry_factor"),
                     ("retry max duration (s)", "retryMaxDurationSeconds", "retry_max_duration_seconds"),
+                    ("allow exec synthesizers", "allowExecSynthesizers", "allow_exec_synthesizers"),
+                    ("rollout cooldown (s)", "rolloutCooldownSeconds", "rollout_cooldown_seconds"),
                 )
             ]
             + [("notify", ", ".join(f"{p['name']} ({p['kind']})" for p in d["notify"]) or "-", "table")],

@@ -43,6 +43,9 @@ def add(sub: Any) -> None:
     ev.add_argument("--since", metavar="WHEN", help="only events after this: 30m, 2h, 7d or an ISO time")
     ev.add_argument("--limit", type=int, default=100, help="how many events (default 100)")
     ev.set_defaults(run=get_events)
+    from synoscd.cli import synth
+
+    synth.add_get(sub, get_sub)  # get compositions, get rollouts
 
     status = sub.add_parser(
         "status",

@@ -231,7 +231,7 @@ def _execute(ctx: Context, comp: Resource, plan: Plan, state: SynthState, result
         last_good = "the last good output stays in force" if st.output is not None else "no output yet"
         _set(st, "Failed", f"{detail}; {last_good}")
         st.warnings = output.warnings
-        log.warning("synthesis failed", extra={"composition": comp.name, "error": output.error})
+        log.info("synthesis failed", extra={"composition": comp.name, "error": output.error})
         return False
     st.output = [dict(item) for item in output.items]
     st.fingerprint = plan.fingerprint.to_dict()
