@@ -58,7 +58,10 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def pass_detail(result: Any) -> dict[str, Any]:
-    return {"outcome": result.outcome, "counts": result.counts}
+    detail = {"outcome": result.outcome, "counts": result.counts}
+    if getattr(result, "synthesis", None) is not None:  # compositions: which synthesizers ran
+        detail["synthesis"] = result.synthesis
+    return detail
 
 
 def sequential(rt: Any) -> dict[str, Any]:
