@@ -3,8 +3,11 @@
 1. Bring the stack up (Azurite, and the ARM, Key Vault and GitHub stand-ins).
 2. Commit examples/apps into the GitHub stand-in's repository.
 3. Run one reconcile pass — GitHub App source -> validate -> plan -> ARM — and show the apps.
-4. Change one app out of band (its image) and run the next pass: SynosCD heals it.
-5. Tear the stack down.
+4. A Composition runs a synthesizer (examples/synthesizers/web_fleet.py, registered with the ARM
+   stand-in as the image ghcr.io/contoso/web-fleet-synth:1.0) over examples/inputs/web-fleet.json:
+   its job execution writes three apps, which the pass applies.
+5. Change one app out of band (its image) and run the next pass: SynosCD heals it.
+6. Tear the stack down.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def step(title: str) -> None:
 
 def commit_examples(repo_dir: Path) -> str:
     shutil.copytree(HERE / "apps", repo_dir / "apps", dirs_exist_ok=True)
+    shutil.copytree(HERE / "inputs", repo_dir / "inputs", dirs_exist_ok=True)
     git = [
         "git",
         "-C",
@@ -37,7 +41,7 @@ def commit_examples(repo_dir: Path) -> str:
         "-c",
         "user.email=demo@synoscd.invalid",
     ]
-    subprocess.run([*git, "add", "apps"], check=True)
+    subprocess.run([*git, "add", "apps", "inputs"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "Add the example ops repository"], check=True)
     return subprocess.run(
         [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
@@ -104,6 +108,26 @@ def show_live(rt: Any) -> None:
     print(table(["kind", "name", "image", "provisioning", "ready revision", "synoscd-revision"], rows))
 
 
+def show_compositions(rt: Any) -> None:
+    from synoscd.cli.output import table
+    from synoscd.synth import state
+
+    rows = [
+        (c.name, c.synthesizer, c.status, ", ".join(c.apps), c.message[:60])
+        for c in state.load(rt.table).compositions.values()
+    ]
+    print(table(["composition", "synthesizer", "status", "apps", "message"], rows))
+
+
+def register_synthesizer_image(stack: Any) -> None:
+    """The local stand-in for "ACA pulls the image": executions of it run the example synthesizer."""
+    stack.arm.images["ghcr.io/contoso/web-fleet-synth:1.0"] = {
+        "command": [sys.executable, str(HERE / "synthesizers" / "web_fleet.py")],
+        "env": {"PYTHONPATH": str(HERE.parent), "SSL_CERT_FILE": stack.env["REQUESTS_CA_BUNDLE"]},
+        "cwd": None,
+    }
+
+
 def main() -> int:
     step("starting the local stack (Azurite, ARM, Key Vault and GitHub stand-ins)")
     stack = start_stack()
@@ -116,6 +140,7 @@ def main() -> int:
             f"GitHub {stack.env['SYNOSCD_GITHUB_API_URL']}"
         )
         stack.arm.provisioning_delay = 0.5
+        register_synthesizer_image(stack)
         sha = commit_examples(Path(stack.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"]))
         print(
             f"committed examples/apps to {stack.env['SYNOSCD_GITHUB_REPO_OWNER']}/"
@@ -132,24 +157,33 @@ def main() -> int:
         step("1. first pass: GitHub App source -> validate -> plan -> ARM")
         show_pass(run_pass("demo", rt=rt, wait_seconds=30))
         show_live(rt)
+        show_compositions(rt)
 
-        step("2. someone changes demo-app's image by hand (out of band)")
+        step("2. next pass: composition shops runs its synthesizer job; the apps it writes are applied")
+        show_pass(run_pass("demo", rt=rt, wait_seconds=60))
+        show_compositions(rt)
+        show_live(rt)
+
+        step("3. someone changes demo-app's image by hand (out of band)")
         stack.arm.calls.clear()
         body = next(b for b in rt.arm.list("App") if b["name"] == "demo-app")
         body["properties"]["template"]["containers"][0]["image"] = "docker.io/library/nginx:drifted"
         rt.arm.begin_put("App", "demo-app", body).result()
         show_live(rt)
 
-        step("3. next pass: the drift is detected field by field and healed")
+        step("4. next pass: the drift is detected field by field and healed")
         show_pass(run_pass("demo", rt=rt, wait_seconds=30))
         show_live(rt)
 
-        step("4. one more pass on the same revision: nothing to write")
+        step("5. one more pass on the same revision: nothing to write, no synthesizer runs")
         stack.arm.calls.clear()
         result = run_pass("demo", rt=rt, wait_seconds=30)
         writes = [c for c in stack.arm.calls if c["method"] in ("PUT", "PATCH", "DELETE")]
-        print(f"pass {result.id}: {result.counts}; ARM calls {len(stack.arm.calls)}, writes {len(writes)}")
-        if writes or result.outcome == "failed":
+        print(
+            f"pass {result.id}: {result.counts}; ARM calls {len(stack.arm.calls)}, writes {len(writes)}, "
+            f"synthesizers run {len((result.synthesis or {}).get('ran', []))}"
+        )
+        if writes or result.outcome == "failed" or (result.synthesis or {}).get("ran"):
             print("unexpected writes on an unchanged revision", file=sys.stderr)
             return 1
     finally:

@@ -35,7 +35,7 @@ def jops(fresh_stack: LaunchedStack, tmp_path: Path) -> Iterator[SynthOps]:
     )
     o = SynthOps(fresh_stack, tmp_path / "ops")
     shutil.copy(REPO_ROOT / "examples" / "apps" / "web-fleet.yaml", o.root / "apps" / "web-fleet.yaml")
-    o.put("inputs/web-fleet.yaml", (REPO_ROOT / "examples" / "inputs" / "web-fleet.yaml").read_bytes())
+    o.put("inputs/web-fleet.json", (REPO_ROOT / "examples" / "inputs" / "web-fleet.json").read_bytes())
     yield o
     o.rt.table.delete_table()
 
@@ -80,7 +80,7 @@ def test_a_registered_image_synthesises_through_a_job_execution(jops: SynthOps) 
 def test_a_failing_job_execution_keeps_the_last_good_output(jops: SynthOps) -> None:
     jops.sync()
     assert jops.sync(wait_seconds=30).outcome == "succeeded"
-    jops.put("inputs/web-fleet.yaml", "apps:\n  - name: berlin\n")  # no image: the synthesizer errs
+    jops.put("inputs/web-fleet.json", '{"apps": [{"name": "berlin"}]}')  # no image: the synthesizer errs
     result = jops.sync(wait_seconds=30)
     state = jops.compositions()["shops"]
     assert state.status == "Failed" and "the fleet input needs an image" in state.message
