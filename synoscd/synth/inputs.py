@@ -13,6 +13,7 @@ Each binding becomes one item carrying `synoscd.io/input-key: <key>`:
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -98,7 +99,9 @@ def _read(binding: InputBinding, readers: Readers) -> Input:
     return Input(key, binding.defer, item, hashlib.sha256(encode(item)).hexdigest(), revision)
 
 
+@functools.lru_cache(maxsize=512)
 def _parse_file(path: str, raw: bytes) -> tuple[Any, str | None]:
+    """Parsed once per (path, content) on a warm instance; the result is shared and never mutated."""
     if len(raw) > MAX_INPUT_BYTES:
         return None, f"file {path} is larger than {MAX_INPUT_BYTES} bytes"
     lower = path.lower()

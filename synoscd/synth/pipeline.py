@@ -130,19 +130,21 @@ def synthesize(ctx: Context) -> Result:
     if deferred and ctx.only is None:
         _roll(ctx, deferred, state, result)
 
-    files: dict[str, bytes] = {}
+    # What goes into the union, by identity: an output in force is fixed by its fingerprint, a
+    # synthesizer's job by its spec. The YAML is written only when the union is not kept already.
+    parts: dict[str, tuple[str, Callable[[], list[dict[str, Any]]]]] = {}
     for comp in compositions:
         st = state.compositions.get(comp.name.lower())
         if st is not None and st.output is not None:
             path = output_file(comp.name)
-            files[path] = _yaml(st.output)
+            parts[path] = (st.key or cache.digest(st.output), lambda st=st: st.output or [])
             result.origins[path] = comp.name
         errors += _errors(ctx, comp, st)
     for synth in synthesizers.values():
         job = synthesizer_job(synth.manifest)  # type: ignore[arg-type]
         if job is not None:
-            files[job_file(synth.name)] = _yaml([job])
-    result.desired = with_errors(_union(ctx, files), errors)
+            parts[job_file(synth.name)] = (cache.digest(job), lambda job=job: [job])
+    result.desired = with_errors(_union(ctx, parts), errors)
     _attribute(result)
     return result
 
@@ -435,17 +437,19 @@ _UNION_LOCK = threading.Lock()
 _UNION: dict[str, Any] = {}
 
 
-def _union(ctx: Context, synthesized: dict[str, bytes]) -> DesiredSet:
+def _union(ctx: Context, parts: dict[str, tuple[str, Callable[[], list[dict[str, Any]]]]]) -> DesiredSet:
     """Hand-written and synthesized manifests loaded together (so duplicates across them are found);
-    kept per (revision, synthesized content) on a warm instance: a no-change pass loads nothing."""
-    if not synthesized:
+    kept per (revision, identities of the synthesized files) on a warm instance: a no-change pass
+    neither writes nor loads anything."""
+    if not parts:
         return ctx.desired
     key = cache.digest(
-        [ctx.source, ctx.revision, sorted((p, hashlib.sha256(c).hexdigest()) for p, c in synthesized.items())]
+        [ctx.source, ctx.revision, sorted((path, ident) for path, (ident, _) in parts.items())]
     )
     with _UNION_LOCK:
         if _UNION.get("key") == key:
             return _UNION["set"]  # type: ignore[no-any-return]
+    synthesized = {path: _yaml(items()) for path, (_ident, items) in parts.items()}
     union = load_desired({**ctx.files, **synthesized})
     # Files the source could not read stay errors of the set (with_errors added them to ctx.desired).
     extra = [e for e in ctx.desired.errors if e not in union.errors and e.file not in ctx.files]
