@@ -156,7 +156,10 @@ spec:
 
 
 def test_valid_synth_kinds_land_in_synth_not_in_resources() -> None:
-    comp = "---\napiVersion: synoscd.io/v1alpha1\nkind: Composition\nmetadata:\n  name: web\nspec:\n  synthesizer: fleet\n"
+    comp = (
+        "---\napiVersion: synoscd.io/v1alpha1\nkind: Composition\nmetadata:\n  name: web\n"
+        "spec:\n  synthesizer: fleet\n"
+    )
     desired = load_desired({"apps/x.yaml": (SYNTH + comp).encode()})
     assert desired.errors == [] and desired.resources == []
     assert [(r.kind, r.name) for r in desired.synth] == [("Synthesizer", "fleet"), ("Composition", "web")]
@@ -179,7 +182,8 @@ def composition(inputs: list[dict[str, Any]]) -> Composition:
 def test_inputs_become_items_with_their_key_and_revision() -> None:
     files = {
         "a.json": json.dumps({"apps": ["x"]}).encode(),
-        "b.yaml": b"apiVersion: example.com/v1\nkind: Fleet\nmetadata:\n  name: b\n  annotations:\n    synoscd.io/revision: '7'\n",
+        "b.yaml": b"apiVersion: example.com/v1\nkind: Fleet\nmetadata:\n  name: b\n"
+        b"  annotations:\n    synoscd.io/revision: '7'\n",
         "c.txt": b"hello",
     }
     comp = composition(
