@@ -25,6 +25,8 @@ class Ops:
         self.repo = f"ops-{uuid.uuid4().hex[:8]}"
         if files is None:  # the demo's ops repository (examples/apps)
             files = {f"apps/{p.name}": p.read_text() for p in sorted(EXAMPLES.glob("*.yaml"))}
+            inputs = EXAMPLES.parent / "inputs"  # the web-fleet composition's input file
+            files.update({f"inputs/{p.name}": p.read_text() for p in sorted(inputs.glob("*"))})
         stack.admin("github", "POST", "repos", {"owner": OWNER, "name": self.repo, "files": files})
         self.env = {
             **os.environ,

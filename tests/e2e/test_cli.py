@@ -213,6 +213,8 @@ def test_set_shows_and_changes_runtime_settings(cli: Cli) -> None:
         "protectedApps",
         "maxConcurrent",
         "appliedHistory",
+        "allowExecSynthesizers",
+        "rolloutCooldownSeconds",
         "retryLimit",
         "retryDurationSeconds",
         "retryFactor",

@@ -60,7 +60,7 @@ def test_env_file_is_complete_and_every_process_stops(tmp_path: Path, sig: int) 
     assert "TableEndpoint=http://127.0.0.1:" in env["SYNOSCD_STATE_STORE"]
     assert env["SYNOSCD_GITHUB_APP_PRIVATE_KEY"].count("\n") > 10, "a multi-line value survives the file"
     pids = [int(p) for p in env["SYNOSCD_EMULATOR_PIDS"].split()]
-    assert len(pids) == 2 and pids[0] == launched.proc.pid
+    assert len(pids) == 3 and pids[0] == launched.proc.pid  # the launcher, Azurite, the blob Azurite
     assert all(pid_alive(p) for p in pids)
     assert stop_stack(launched.proc, sig) == 0
     assert_all_gone(pids)
