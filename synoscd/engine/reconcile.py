@@ -30,8 +30,8 @@ from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
 from synoscd.state import applied, apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
-from synoscd.telemetry.passes import after_record, traced_pass
 from synoscd.synth import step as synth_step
+from synoscd.telemetry.passes import after_record, traced_pass
 
 log = logging.getLogger("synoscd.pass")
 
