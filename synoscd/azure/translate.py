@@ -1,35 +1,53 @@
-"""Manifests to ARM bodies, and live ARM bodies to the same canonical shape, so the diff compares
-like with like.
+"""Manifests to ARM bodies, and who owns a live resource.
 
-`envelope(...)` is what SynosCD PUTs. `canonical(body)` projects any body — ours or a live one — onto
-the fields a manifest owns, normalising server-side rewrites (memory units, scale-rule request vs
-response shape, casing of enums, defaults the server fills in). Read-only fields (provisioningState,
-fqdn, latestRevisionName, systemData, ...) are never part of the projection, so they never count as
-drift. A field a manifest leaves out is not owned: where the server fills a default for an absent
-field (probes when ingress is on, traffic, stickySessions, ...) the projection leaves it out too.
+`app_envelope(...)` / `job_envelope(...)` build what SynosCD PUTs to create a resource. The envelope
+carries exactly the fields the manifest owns: what the manifest declares (optional sections only when
+declared; `model_fields_set` tells a field left out from one set to its default), plus the ownership
+tags. That same envelope is the desired side of the diff (normalise.py) and of the write patch for a
+resource that exists (merge.py): a field the envelope leaves out is never compared and never written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from synoscd.manifests.schema import App, AppSpec, Container, EnvVar, Job, JobSpec, Registry, ScaleRule
+from synoscd.azure.normalise import REVISION_TAG, UNCOMPARED_TAGS, canonical, diff
+from synoscd.manifests.schema import (
+    App,
+    AppSpec,
+    Container,
+    EnvVar,
+    Ingress,
+    InitContainer,
+    Job,
+    JobSpec,
+    Registry,
+    ScaleRule,
+)
+
+__all__ = [
+    "REVISION_TAG",
+    "UNCOMPARED_TAGS",
+    "Ownership",
+    "Target",
+    "app_envelope",
+    "canonical",
+    "config_hash",
+    "diff",
+    "job_envelope",
+    "ownership",
+    "sync_tags",
+]
 
 MANAGED_TAG = "synoscd-managed"
 SOURCE_TAG = "synoscd-source"
-REVISION_TAG = "synoscd-revision"
 WAVE_TAG = "synoscd-sync-wave"
 OPTIONS_TAG = "synoscd-sync-options"
 HOOK_TAG = "synoscd-hook"
 CONFIG_HASH_ENV = "SYNOSCD_CONFIG_HASH"
-# Tags SynosCD writes but does not compare: the revision moves with every commit, and comparing it
-# would rewrite every app on every commit.
-UNCOMPARED_TAGS = frozenset({REVISION_TAG})
 
 
 @dataclass(frozen=True)
@@ -42,8 +60,80 @@ class Target:
     revision: str
 
 
+def _tag(body: Mapping[str, Any], name: str) -> str | None:
+    """A tag's value; tag names are case-insensitive in ARM."""
+    for key, value in (body.get("tags") or {}).items():
+        if str(key).lower() == name:
+            return str(value)
+    return None
+
+
 def is_managed(body: Mapping[str, Any]) -> bool:
-    return str((body.get("tags") or {}).get(MANAGED_TAG, "")).lower() == "true"
+    return str(_tag(body, MANAGED_TAG) or "").lower() == "true"
+
+
+def environment_of(body: Mapping[str, Any]) -> str:
+    """The environment a live app or job is in (`managedEnvironmentId` is the deprecated alias)."""
+    props = body.get("properties") or {}
+    return str(props.get("environmentId") or props.get("managedEnvironmentId") or "")
+
+
+def same_resource_id(a: str, b: str) -> bool:
+    """ARM resource IDs compare case-insensitively (the service answers in its own casing)."""
+    return bool(a) and a.rstrip("/").lower() == b.rstrip("/").lower()
+
+
+def same_source(a: str | None, b: str) -> bool:
+    """`owner/repo:path` (or `local:PATH`): GitHub owner and repository names ignore case, and a
+    source is never told apart from another by case alone."""
+    return a is not None and a.strip().lower() == b.strip().lower()
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Whether a live resource is ours: tagged managed, in our environment, from our source
+    (invariant 1). `reason` and `message` say why not: `unmanaged-conflict` (not tagged managed, or
+    tagged before the source tag existed: `synos adopt` it) or `foreign-owner` (another environment's
+    or another source's)."""
+
+    ours: bool
+    reason: str = ""
+    message: str = ""
+
+
+def ownership(kind: str, name: str, body: Mapping[str, Any], environment_id: str, source: str) -> Ownership:
+    env = environment_of(body)
+    if not same_resource_id(env, environment_id):
+        where = env.rsplit("/", 1)[-1] or "no environment"
+        return Ownership(
+            False,
+            "foreign-owner",
+            f"a {kind} named {name} exists in environment {where} ({env or 'unknown'}), not in this "
+            "one; SynosCD will not touch it (rename the manifest)",
+        )
+    if not is_managed(body):
+        return Ownership(
+            False,
+            "unmanaged-conflict",
+            f"a {kind} named {name} exists without tag {MANAGED_TAG}=true; SynosCD will not touch it "
+            f"(synos adopt {name} to manage it, or rename the manifest)",
+        )
+    other = _tag(body, SOURCE_TAG)
+    if other is None:
+        return Ownership(
+            False,
+            "unmanaged-conflict",
+            f"a {kind} named {name} is tagged {MANAGED_TAG}=true but has no {SOURCE_TAG} tag (made "
+            f"before it existed); SynosCD will not touch it until adopted (synos adopt {name})",
+        )
+    if not same_source(other, source):
+        return Ownership(
+            False,
+            "foreign-owner",
+            f"a {kind} named {name} is managed from another source ({other}, not {source}); "
+            "SynosCD will not touch it",
+        )
+    return Ownership(True)
 
 
 # -- manifest -> ARM ------------------------------------------------------------------------------
@@ -55,7 +145,9 @@ def _env_var(var: EnvVar) -> dict[str, Any]:
     return {"name": var.name, "value": var.value or ""}
 
 
-def _container(c: Container, shared_env: list[EnvVar], config_hash: str | None) -> dict[str, Any]:
+def _container(
+    c: Container | InitContainer, shared_env: list[EnvVar], config_hash: str | None, mounts_owned: bool
+) -> dict[str, Any]:
     # spec.environment applies to every container; a container's own variable of the same name wins.
     own = {v.name for v in c.env}
     env = [_env_var(v) for v in shared_env if v.name not in own] + [_env_var(v) for v in c.env]
@@ -63,19 +155,19 @@ def _container(c: Container, shared_env: list[EnvVar], config_hash: str | None) 
         env = [e for e in env if e["name"] != CONFIG_HASH_ENV] + [
             {"name": CONFIG_HASH_ENV, "value": config_hash}
         ]
-    out: dict[str, Any] = {
-        "name": c.name,
-        "image": c.image,
-        "resources": {"cpu": c.cpu, "memory": c.memory},
-    }
+    out: dict[str, Any] = {"name": c.name, "image": c.image}
+    if c.cpu is not None and c.memory is not None:
+        out["resources"] = {"cpu": c.cpu, "memory": c.memory}
     for key, value in (("command", c.command), ("args", c.args), ("env", env)):
         if value:
             out[key] = list(value)
-    if c.probes:
+    if isinstance(c, Container) and c.probes:
         out["probes"] = [
             p.model_dump(by_alias=True, exclude_none=True, exclude_defaults=False) for p in c.probes
         ]
-    if c.volume_mounts:
+    # Mounts are owned when the container declares them, or when the manifest owns the volumes (a
+    # mount of a volume that is gone would be refused).
+    if c.volume_mounts or mounts_owned:
         out["volumeMounts"] = [m.model_dump(by_alias=True, exclude_none=True) for m in c.volume_mounts]
     return out
 
@@ -98,18 +190,34 @@ def _scale_rule(rule: ScaleRule) -> dict[str, Any]:
 
 
 def _secret_identity(spec: AppSpec | JobSpec) -> str:
-    # Key Vault references are read by an identity of the app: the first user-assigned one, else system.
+    # Key Vault references are read by an identity of the app: the first one listed, else system.
     return spec.identity[0] if spec.identity else "system"
 
 
+def _rule_identities(spec: AppSpec | JobSpec) -> list[str | None]:
+    if isinstance(spec, AppSpec):
+        rules = spec.scale.rules if spec.scale else []
+        return [
+            part.identity for rule in rules for part in (rule.custom, rule.azure_queue) if part is not None
+        ]
+    return [rule.identity for rule in (spec.scale.rules if spec.scale else [])]
+
+
 def _identity(spec: AppSpec | JobSpec) -> dict[str, Any] | None:
-    system = bool(spec.secrets) and not spec.identity
-    users = {rid: {} for rid in spec.identity}
-    if system and users:
-        return {"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": users}
+    """The identities the manifest needs attached: those it lists, and the system-assigned one when a
+    Key Vault secret, a registry or a scale rule uses it. Others attached by hand are not ours."""
+    users = [rid for rid in spec.identity if rid != "system"]
+    uses = [r.identity for r in spec.registries] + _rule_identities(spec)
+    if spec.secrets:
+        uses.append(_secret_identity(spec))
+    system = "system" in spec.identity or "system" in uses
+    kind = ",".join(k for k, on in (("SystemAssigned", system), ("UserAssigned", bool(users))) if on)
+    if not kind:
+        return None
+    out: dict[str, Any] = {"type": kind}
     if users:
-        return {"type": "UserAssigned", "userAssignedIdentities": users}
-    return {"type": "SystemAssigned"} if system else None
+        out["userAssignedIdentities"] = {rid: {} for rid in users}
+    return out
 
 
 def _registry(r: Registry) -> dict[str, Any]:
@@ -145,37 +253,64 @@ def _tags(spec: AppSpec | JobSpec, target: Target, extra: Mapping[str, str]) -> 
     }
 
 
+def _declared(model: Any, field: str) -> bool:
+    """Set in the manifest (or by its project's defaults), even to the default value or empty."""
+    return field in model.model_fields_set
+
+
 def _template(spec: AppSpec | JobSpec, config_hash: str | None) -> dict[str, Any]:
+    volumes = _declared(spec, "volumes")
     template: dict[str, Any] = {
-        "containers": [_container(c, spec.environment, config_hash) for c in spec.containers]
+        "containers": [_container(c, spec.environment, config_hash, volumes) for c in spec.containers]
     }
-    if spec.volumes:
+    if volumes:
         template["volumes"] = [v.model_dump(by_alias=True, exclude_none=True) for v in spec.volumes]
+    if _declared(spec, "init_containers"):
+        template["initContainers"] = [
+            _container(c, spec.environment, None, volumes) for c in spec.init_containers
+        ]
     return template
+
+
+def _ingress(ing: Ingress) -> dict[str, Any] | None:
+    if not ing.enabled:
+        return None  # owned, and off: the write removes it
+    ingress: dict[str, Any] = {
+        "external": ing.external,
+        "transport": ing.transport,
+        "allowInsecure": ing.allow_insecure,
+    }
+    if ing.target_port is not None:
+        ingress["targetPort"] = ing.target_port
+    if _declared(ing, "allowed_origins"):
+        ingress["corsPolicy"] = {"allowedOrigins": list(ing.allowed_origins)} if ing.allowed_origins else None
+    if _declared(ing, "ip_security_restrictions"):
+        ingress["ipSecurityRestrictions"] = [
+            r.model_dump(by_alias=True, exclude_none=True) for r in ing.ip_security_restrictions
+        ]
+    if ing.sticky_sessions is not None:
+        ingress["stickySessions"] = {"affinity": ing.sticky_sessions.affinity}
+    return ingress
 
 
 def app_envelope(
     app: App, target: Target, config_hash: str | None = None, extra_tags: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     spec = app.spec
-    config = {"activeRevisionsMode": "Single", **_common_configuration(spec)}
-    if spec.ingress is not None and spec.ingress.enabled:
-        ing = spec.ingress
-        ingress: dict[str, Any] = {
-            "external": ing.external,
-            "transport": ing.transport,
-            "allowInsecure": ing.allow_insecure,
-        }
-        if ing.target_port is not None:
-            ingress["targetPort"] = ing.target_port
-        if ing.allowed_origins:
-            ingress["corsPolicy"] = {"allowedOrigins": list(ing.allowed_origins)}
-        config["ingress"] = ingress
+    config = _common_configuration(spec)
+    if spec.active_revisions_mode is not None:
+        config["activeRevisionsMode"] = spec.active_revisions_mode
+    if spec.max_inactive_revisions is not None:
+        config["maxInactiveRevisions"] = spec.max_inactive_revisions
+    if spec.ingress is not None:
+        config["ingress"] = _ingress(spec.ingress)
     template = _template(spec, config_hash)
     if spec.scale is not None:
         template["scale"] = {"minReplicas": spec.scale.min_replicas, "maxReplicas": spec.scale.max_replicas}
-        if spec.scale.rules:
+        if _declared(spec.scale, "rules"):
             template["scale"]["rules"] = [_scale_rule(r) for r in spec.scale.rules]
+    if spec.termination_grace_period_seconds is not None:
+        template["terminationGracePeriodSeconds"] = spec.termination_grace_period_seconds
     body: dict[str, Any] = {
         "location": target.location,
         "tags": _tags(spec, target, extra_tags or {}),
@@ -250,179 +385,3 @@ def config_hash(parts: Mapping[str, bytes | str | None]) -> str:
         data = value.encode() if isinstance(value, str) else (value if value is not None else b"\0missing")
         h.update(key.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:16]
-
-
-# -- canonical projection (both sides of the diff) -------------------------------------------------
-
-
-def _num(value: Any) -> Any:
-    try:
-        return float(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        return value
-
-
-def _memory(value: Any) -> Any:
-    text = str(value).strip()
-    try:
-        if text.endswith("Gi"):
-            return f"{Decimal(text[:-2]).normalize():f}Gi"
-        if text.endswith("Mi"):
-            return f"{(Decimal(text[:-2]) / 1024).normalize():f}Gi"
-    except InvalidOperation:
-        pass
-    return text
-
-
-def _pick(source: Mapping[str, Any] | None, *keys: str) -> dict[str, Any]:
-    source = source or {}
-    return {k: source[k] for k in keys if source.get(k) not in (None, [], {})}
-
-
-def _owned(value: Any, shape: Any) -> Any:
-    """`value` cut down to the keys `shape` has (recursively): the server fills defaults inside
-    declared objects (probe thresholds, ...) that the manifest does not own."""
-    if isinstance(value, Mapping) and isinstance(shape, Mapping):
-        return {k: _owned(value.get(k), v) for k, v in shape.items()}
-    if isinstance(value, list) and isinstance(shape, list) and len(value) == len(shape):
-        return [_owned(v, sh) for v, sh in zip(value, shape, strict=True)]
-    return value
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items() if v not in (None, [], {})}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _canon_container(c: Mapping[str, Any], probes_shape: list[Any] | None) -> dict[str, Any]:
-    res = c.get("resources") or {}
-    out: dict[str, Any] = {
-        "name": c.get("name"),
-        "image": c.get("image"),
-        "resources": {"cpu": _num(res.get("cpu")), "memory": _memory(res.get("memory"))},
-    }
-    for key in ("command", "args", "env", "volumeMounts"):
-        out[key] = list(c.get(key) or [])
-    # ACA adds TCP probes when ingress is on and none are given: probes are owned only when declared.
-    if probes_shape is not None:
-        out["probes"] = _owned(_clean(list(c.get("probes") or [])), probes_shape)
-    return out
-
-
-def _canon_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    rule = dict(rule)
-    custom = rule.get("custom")
-    if isinstance(custom, dict) and str(custom.get("type", "")).lower() in ("http", "tcp"):
-        kind = str(custom["type"]).lower()
-        rule.pop("custom")
-        rule[kind] = {k: v for k, v in custom.items() if k != "type"}
-    return {k: v for k, v in rule.items() if v not in (None, [], {})}
-
-
-def canonical(body: Mapping[str, Any], want: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The owned fields of `body`, normalised. `want` is the desired canonical form: optional fields it
-    leaves out are left out here too (they are not owned)."""
-    props = body.get("properties") or {}
-    config = props.get("configuration") or {}
-    template = props.get("template") or {}
-    want_t = (want or {}).get("template") or {}
-    want_c = (want or {}).get("configuration") or {}
-    owned_probes = {c.get("name"): c["probes"] for c in want_t.get("containers") or [] if "probes" in c}
-    containers = []
-    for c in template.get("containers") or []:
-        if want is None:
-            shape = _clean(c["probes"]) if c.get("probes") else None
-        else:
-            shape = owned_probes.get(c.get("name"))
-        containers.append(_canon_container(c, shape))
-    out_t: dict[str, Any] = {"containers": containers}
-    if want is None or "volumes" in want_t:
-        out_t["volumes"] = list(template.get("volumes") or [])
-    scale = template.get("scale")
-    if scale is not None and (want is None or "scale" in want_t):
-        out_t["scale"] = {
-            "minReplicas": scale.get("minReplicas"),
-            "maxReplicas": scale.get("maxReplicas"),
-            "rules": [_canon_rule(r) for r in scale.get("rules") or []],
-        }
-    out_c: dict[str, Any] = {
-        "secrets": sorted(
-            (
-                {k: s.get(k) for k in ("name", "keyVaultUrl", "identity") if s.get(k)}
-                for s in config.get("secrets") or []
-            ),
-            key=lambda s: s.get("name", ""),
-        ),
-        "registries": list(config.get("registries") or []),
-    }
-    if "activeRevisionsMode" in config or (want and "activeRevisionsMode" in want_c):
-        out_c["activeRevisionsMode"] = str(config.get("activeRevisionsMode") or "Single").capitalize()
-    ingress = config.get("ingress")
-    if ingress is not None:
-        out_c["ingress"] = {
-            "external": bool(ingress.get("external", False)),
-            "targetPort": ingress.get("targetPort"),
-            "transport": str(ingress.get("transport") or "auto").lower(),
-            "allowInsecure": bool(ingress.get("allowInsecure", False)),
-            "allowedOrigins": list((ingress.get("corsPolicy") or {}).get("allowedOrigins") or []),
-        }
-    else:
-        out_c["ingress"] = None
-    for key in ("triggerType", "replicaTimeout", "replicaRetryLimit"):
-        if key in config:
-            out_c[key] = config[key]
-    for key in ("manualTriggerConfig", "scheduleTriggerConfig", "eventTriggerConfig"):
-        if config.get(key):
-            out_c[key] = _pick(
-                config[key], "parallelism", "replicaCompletionCount", "cronExpression", "scale"
-            )
-    identity = body.get("identity") or {}
-    tags = {k: v for k, v in (body.get("tags") or {}).items() if k not in UNCOMPARED_TAGS}
-    if want is not None:
-        # Tags others add (Azure Policy, cost tooling) are not ours: only the tags we set are compared.
-        tags = {k: v for k, v in tags.items() if k in (want.get("tags") or {})}
-    return {
-        "tags": tags,
-        "identity": {
-            "type": str(identity.get("type") or "None").replace(" ", ""),
-            "userAssignedIdentities": sorted(
-                (identity.get("userAssignedIdentities") or {}).keys(), key=str.lower
-            ),
-        },
-        "configuration": out_c,
-        "template": out_t,
-    }
-
-
-def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Field-level changes between a desired body and a live body: [{field, live, desired}]."""
-    want = canonical(desired)
-    have = canonical(live, want)
-    if want == have:  # the common case, without walking the tree
-        return []
-    changes: list[dict[str, Any]] = []
-    _walk(want, have, "", changes)
-    return changes
-
-
-def _walk(want: Any, have: Any, path: str, out: list[dict[str, Any]]) -> None:
-    if isinstance(want, dict) and isinstance(have, dict):
-        for key in sorted(want.keys() | have.keys()):
-            _walk(want.get(key), have.get(key), f"{path}.{key}" if path else key, out)
-    elif (
-        isinstance(want, list)
-        and isinstance(have, list)
-        and len(want) == len(have)
-        and all(isinstance(x, dict) for x in [*want, *have])
-    ):
-        for i, (w, h) in enumerate(zip(want, have, strict=True)):
-            _walk(w, h, f"{path}[{i}]", out)
-    elif _norm(want) != _norm(have):
-        out.append({"field": path, "live": have, "desired": want})
-
-
-def _norm(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))

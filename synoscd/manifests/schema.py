@@ -98,7 +98,9 @@ SecretName = Annotated[str, _check(syntax.check_secret_name), _pattern(syntax.SE
 EnvName = Annotated[str, _check(syntax.check_env_name), _pattern(syntax.ENV_NAME_PATTERN)]
 ImageRef = Annotated[str, _check(syntax.check_image)]
 KeyVaultRef = Annotated[str, _check(syntax.check_keyvault_ref)]
-IdentityId = Annotated[str, _check(syntax.check_identity_id)]
+# `system` (the app's system-assigned identity) or a user-assigned identity resource ID.
+AppIdentity = Annotated[str, _check(lambda v: None if v == "system" else syntax.check_identity_id(v))]
+IpRange = Annotated[str, _check(syntax.check_ip_range)]
 RegistryServer = Annotated[str, _check(syntax.check_registry_server)]
 Origin = Annotated[str, _check(syntax.check_origin)]
 RepoPath = Annotated[str, _check(syntax.check_repo_path)]
@@ -185,6 +187,7 @@ class Volume(Model):
     name: VolumeName
     storage_type: Literal["EmptyDir", "AzureFile", "NfsAzureFile", "Secret"] = "EmptyDir"
     storage_name: str | None = None
+    mount_options: str | None = None  # e.g. "dir_mode=0777,file_mode=0777" (AzureFile)
 
 
 class Container(Model):
@@ -205,6 +208,19 @@ class Container(Model):
     @property
     def memory_gi(self) -> Decimal:
         return Decimal(self.memory.removesuffix("Gi"))
+
+
+class InitContainer(Model):
+    """Runs to completion before the app's containers start (no probes)."""
+
+    name: ContainerName
+    image: ImageRef
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: list[EnvVar] = Field(default_factory=list)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list)
 
 
 class Registry(Model):
@@ -255,6 +271,17 @@ class Scale(Model):
     rules: list[ScaleRule] = Field(default_factory=list)
 
 
+class IpSecurityRestriction(Model):
+    name: str
+    ip_address_range: IpRange
+    action: Literal["Allow", "Deny"]
+    description: str | None = None
+
+
+class StickySessions(Model):
+    affinity: Literal["none", "sticky"]
+
+
 class Ingress(Model):
     enabled: bool = True
     external: bool = False
@@ -262,6 +289,8 @@ class Ingress(Model):
     transport: Literal["auto", "http", "http2", "tcp"] = "auto"
     allow_insecure: bool = False
     allowed_origins: list[Origin] = Field(default_factory=list)
+    ip_security_restrictions: list[IpSecurityRestriction] = Field(default_factory=list)
+    sticky_sessions: StickySessions | None = None
 
 
 # --- App ---------------------------------------------------------------------------------------
@@ -274,12 +303,18 @@ class AppSpec(Model):
     scale: Scale | None = None
     # name -> Key Vault secret URL; a Key Vault resource ID is accepted and rendered into the URL
     secrets: dict[SecretName, KeyVaultRef] = Field(default_factory=dict)
-    identity: list[IdentityId] = Field(default_factory=list)
+    # Secrets set on the live app outside Git (e.g. a registry password): referenced, never written.
+    external_secrets: list[SecretName] = Field(default_factory=list)
+    identity: list[AppIdentity] = Field(default_factory=list)
     registries: list[Registry] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     suspend: bool = False
     config_from: list[RepoPath] = Field(default_factory=list)  # repository paths hashed into rollouts
     volumes: list[Volume] = Field(default_factory=list)
+    init_containers: list[InitContainer] = Field(default_factory=list)
+    active_revisions_mode: Literal["Single", "Multiple"] | None = None
+    max_inactive_revisions: _range("maxInactiveRevisions", 0, 100) | None = None  # type: ignore[valid-type]
+    termination_grace_period_seconds: _range("terminationGracePeriodSeconds", 0, 600) | None = None  # type: ignore[valid-type]
 
 
 class App(Model):
@@ -320,11 +355,13 @@ class JobSpec(Model):
     replica_completion_count: _range("replicaCompletionCount", 1, 1000) = 1  # type: ignore[valid-type]
     scale: JobScale | None = None
     secrets: dict[SecretName, KeyVaultRef] = Field(default_factory=dict)
-    identity: list[IdentityId] = Field(default_factory=list)
+    external_secrets: list[SecretName] = Field(default_factory=list)
+    identity: list[AppIdentity] = Field(default_factory=list)
     registries: list[Registry] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     suspend: bool = False
     volumes: list[Volume] = Field(default_factory=list)
+    init_containers: list[InitContainer] = Field(default_factory=list)
 
 
 class Job(Model):

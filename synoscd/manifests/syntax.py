@@ -6,6 +6,7 @@ pydantic so the schema, the semantic rules and the renderer can share them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -208,6 +209,14 @@ def check_identity_id(value: str) -> str | None:
         f"identity {show(value)} is not a user-assigned identity resource ID; use /subscriptions/<id>/"
         "resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"
     )
+
+
+def check_ip_range(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"ipAddressRange {show(value)} is not an IP address or CIDR range; use e.g. 192.168.1.0/24"
+    return None
 
 
 _HOST = re.compile(rf"{_DOMAIN}\Z")

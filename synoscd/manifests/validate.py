@@ -7,7 +7,7 @@ documents (duplicate names, an app in two projects) live in desired.py, policy r
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 
 from . import syntax
@@ -19,6 +19,8 @@ from .schema import (
     AppSpec,
     Container,
     EnvVar,
+    Ingress,
+    InitContainer,
     Job,
     JobSpec,
     Project,
@@ -41,6 +43,8 @@ def check_app(app: App) -> list[Issue]:
                 "ingress is enabled but has no targetPort; add the port your container listens on",
             )
         )
+    if ingress is not None:
+        _check_ip_rules(issues, ingress)
     scale = spec.scale
     if scale is not None:
         if scale.min_replicas > scale.max_replicas:
@@ -73,7 +77,7 @@ def check_app(app: App) -> list[Issue]:
                     )
                 )
             for name, part in kinds:
-                _check_auth(issues, part.auth, (*path, name, "auth"), spec.secrets)
+                _check_auth(issues, part.auth, (*path, name, "auth"), _secret_names(spec))
     return issues
 
 
@@ -118,7 +122,7 @@ def check_job(job: Job) -> list[Issue]:
             )
         _unique_names(issues, [rule.name for rule in scale.rules], (*SPEC, "scale", "rules"), "scale rule")
         for index, rule in enumerate(scale.rules):
-            _check_auth(issues, rule.auth, (*SPEC, "scale", "rules", index, "auth"), spec.secrets)
+            _check_auth(issues, rule.auth, (*SPEC, "scale", "rules", index, "auth"), _secret_names(spec))
     return issues
 
 
@@ -141,11 +145,36 @@ def check_project(project: Project) -> list[Issue]:
 # --- shared by App and Job ---------------------------------------------------------------------
 
 
+def _secret_names(spec: AppSpec | JobSpec) -> set[str]:
+    """What a secretRef may name: the manifest's secrets and the live app's external ones."""
+    return set(spec.secrets) | set(spec.external_secrets)
+
+
 def _check_workload(spec: AppSpec | JobSpec) -> list[Issue]:
     issues: list[Issue] = []
-    secrets = spec.secrets
+    secrets = _secret_names(spec)
+    for index, name in enumerate(spec.external_secrets):
+        if name in spec.secrets:
+            issues.append(
+                (
+                    (*SPEC, "externalSecrets", index),
+                    f"secret '{name}' is in both secrets and externalSecrets; keep it in one "
+                    "(secrets: SynosCD writes it from Key Vault; externalSecrets: set outside Git)",
+                )
+            )
+    _unique_names(issues, list(spec.external_secrets), (*SPEC, "externalSecrets"), "secret", field=None)
     _check_resources(issues, spec.containers)
     _unique_names(issues, [c.name for c in spec.containers], (*SPEC, "containers"), "container")
+    _unique_names(issues, [c.name for c in spec.init_containers], (*SPEC, "initContainers"), "init container")
+    app_names = {c.name for c in spec.containers}
+    for index, init in enumerate(spec.init_containers):
+        if init.name in app_names:
+            issues.append(
+                (
+                    (*SPEC, "initContainers", index, "name"),
+                    f"init container '{init.name}' has the name of a container; rename one",
+                )
+            )
     _check_env(issues, spec.environment, (*SPEC, "environment"), secrets)
     volumes = {volume.name for volume in spec.volumes}
     _unique_names(issues, [v.name for v in spec.volumes], (*SPEC, "volumes"), "volume")
@@ -160,6 +189,8 @@ def _check_workload(spec: AppSpec | JobSpec) -> list[Issue]:
             )
     for index, container in enumerate(spec.containers):
         _check_container(issues, container, (*SPEC, "containers", index), secrets, volumes)
+    for index, init in enumerate(spec.init_containers):
+        _check_init_container(issues, init, (*SPEC, "initContainers", index), secrets, volumes)
     _check_registries(issues, spec.registries, spec.identity, secrets)
     _check_tags(issues, spec.tags)
     return issues
@@ -185,7 +216,7 @@ def _check_resources(issues: list[Issue], containers: Sequence[Container]) -> No
 
 
 def _check_container(
-    issues: list[Issue], container: Container, path: Path, secrets: dict[str, str], volumes: set[str]
+    issues: list[Issue], container: Container, path: Path, secrets: Collection[str], volumes: set[str]
 ) -> None:
     _check_env(issues, container.env, (*path, "env"), secrets)
     seen: dict[str, int] = {}
@@ -200,6 +231,22 @@ def _check_container(
                 ((*probe_path, "type"), f"container '{container.name}' has two {probe.type} probes; keep one")
             )
         seen.setdefault(probe.type, index)
+    _check_mounts(issues, container, path, volumes)
+
+
+def _check_init_container(
+    issues: list[Issue], init: InitContainer, path: Path, secrets: Collection[str], volumes: set[str]
+) -> None:
+    _check_env(issues, init.env, (*path, "env"), secrets)
+    if (init.cpu is None) != (init.memory is None):
+        missing = "memory" if init.memory is None else "cpu"
+        issues.append(((*path, missing), f"init container '{init.name}' sets cpu or memory; set both"))
+    _check_mounts(issues, init, path, volumes)
+
+
+def _check_mounts(
+    issues: list[Issue], container: Container | InitContainer, path: Path, volumes: set[str]
+) -> None:
     for index, mount in enumerate(container.volume_mounts):
         if mount.volume_name not in volumes:
             issues.append(
@@ -211,7 +258,24 @@ def _check_container(
             )
 
 
-def _check_env(issues: list[Issue], env: Sequence[EnvVar], path: Path, secrets: dict[str, str]) -> None:
+def _check_ip_rules(issues: list[Issue], ingress: Ingress) -> None:
+    rules = ingress.ip_security_restrictions
+    path = (*SPEC, "ingress", "ipSecurityRestrictions")
+    _unique_names(issues, [rule.name for rule in rules], path, "ip security restriction")
+    actions = {rule.action for rule in rules}
+    if len(actions) > 1:
+        first = rules[0].action
+        index = next(i for i, rule in enumerate(rules) if rule.action != first)
+        issues.append(
+            (
+                (*path, index, "action"),
+                f"ipSecurityRestrictions mix Allow and Deny; ACA needs every rule to be {first} "
+                "(an allow-list or a deny-list); make them all one action",
+            )
+        )
+
+
+def _check_env(issues: list[Issue], env: Sequence[EnvVar], path: Path, secrets: Collection[str]) -> None:
     first: dict[str, int] = {}
     for index, var in enumerate(env):
         item = (*path, index)
@@ -235,21 +299,25 @@ def _check_env(issues: list[Issue], env: Sequence[EnvVar], path: Path, secrets: 
 
 
 def _check_auth(
-    issues: list[Issue], auth: Sequence[ScaleRuleAuth], path: Path, secrets: dict[str, str]
+    issues: list[Issue], auth: Sequence[ScaleRuleAuth], path: Path, secrets: Collection[str]
 ) -> None:
     for index, entry in enumerate(auth):
         _check_secret_ref(issues, entry.secret_ref, (*path, index, "secretRef"), secrets)
 
 
-def _check_secret_ref(issues: list[Issue], name: str, path: Path, secrets: dict[str, str]) -> None:
+def _check_secret_ref(issues: list[Issue], name: str, path: Path, secrets: Collection[str]) -> None:
     if name not in secrets:
         issues.append(
-            (path, f"secretRef {show(name)} is not declared in spec.secrets; add it there or fix the name")
+            (
+                path,
+                f"secretRef {show(name)} is not declared in spec.secrets; add it there (or, for a secret "
+                "set on the live app outside Git, to spec.externalSecrets) or fix the name",
+            )
         )
 
 
 def _check_registries(
-    issues: list[Issue], registries: Sequence[Registry], identities: Sequence[str], secrets: dict[str, str]
+    issues: list[Issue], registries: Sequence[Registry], identities: Sequence[str], secrets: Collection[str]
 ) -> None:
     assigned = {identity.lower() for identity in identities}
     _unique_names(issues, [r.server for r in registries], (*SPEC, "registries"), "registry", field="server")
