@@ -39,6 +39,9 @@ DEFINITION_NOTES = {
     "Container": "One container; the cpu and memory of all containers of an app must add up to a pair "
     "ACA accepts (0.25/0.5Gi, 0.5/1Gi, ... 2/4Gi; memory = 2 x cpu).",
     "ScaleRule": "Exactly one of http, tcp, custom or azureQueue.",
+    "InitContainer": "Runs to completion before the containers start; its cpu and memory are not "
+    "counted in the app's total.",
+    "IpSecurityRestriction": "One inbound rule; all rules of an app are Allow (an allow-list) or all Deny.",
     "Probe": "Exactly one of httpGet or tcpSocket.",
 }
 
@@ -50,9 +53,22 @@ FIELD_NOTES = {
     "Metadata.labels": "Kept in the manifest for people and tools; not written to Azure (use spec.tags).",
     "Metadata.annotations": "`synoscd.io/*` annotations steer the sync: waves, hooks and sync options.",
     "AppSpec.environment": "Applied to every container.",
+    "AppSpec.identity": "`system` (the system-assigned identity) and user-assigned identity resource ids "
+    "the app needs; the first listed reads the Key Vault secrets. Identities attached by hand and not "
+    "listed are kept.",
+    "AppSpec.externalSecrets": "Secrets set on the live app outside Git (e.g. a registry password): "
+    "names that env vars, scale rules and registries may refer to. SynosCD never writes or removes them.",
+    "AppSpec.volumes": "Declared (even `[]`): SynosCD owns the volumes and every container's mounts. "
+    "Left out: live volumes and mounts are kept.",
+    "AppSpec.initContainers": "Declared (even `[]`): owned; left out: live init containers are kept.",
+    "AppSpec.workloadProfileName": "Left out: the live profile is kept. On a dedicated profile the "
+    "Consumption cpu/memory pairs are not enforced.",
+    "AppSpec.activeRevisionsMode": "Left out: the live mode is kept (new apps get Single).",
+    "AppSpec.maxInactiveRevisions": "Left out: the live value is kept (ACA's default is 100).",
+    "AppSpec.terminationGracePeriodSeconds": "Left out: the live value is kept.",
     "AppSpec.secrets": "Secret name -> Key Vault secret URL (a Key Vault resource id is accepted too); "
-    "the app reads them with its own identity.",
-    "AppSpec.identity": "User-assigned identity resource ids attached to the app.",
+    "the app reads them with its first identity (system-assigned when none is listed). SynosCD owns "
+    "the secrets it names; others on the app are kept.",
     "AppSpec.suspend": "true: SynosCD leaves the app as it is (like `synos suspend`).",
     "AppSpec.configFrom": "Repository paths whose content is hashed into the template, so a change "
     "rolls a new revision.",
@@ -64,7 +80,11 @@ FIELD_NOTES = {
     "Container.cpu": "Cores, e.g. 0.25.",
     "EnvVar.valueFrom": "Instead of value: a secret of the app (`secretRef`).",
     "Ingress.targetPort": "Required when ingress is enabled.",
-    "Registry.identity": "`system` or a user-assigned identity resource id.",
+    "Registry.identity": "`system`, `system-environment` or a user-assigned identity resource id.",
+    "Ingress.allowedOrigins": "Declared: owned (`[]` removes the CORS policy); left out: kept.",
+    "Ingress.ipSecurityRestrictions": "Declared (even `[]`): owned; left out: rules set by hand are kept.",
+    "Ingress.stickySessions": "Left out: the live setting is kept.",
+    "Ingress.enabled": "false: the ingress is removed. Leave `ingress` out to keep the live one.",
     "Policy.allowedRegistries": "Registry host names; `*` globs allowed (e.g. `*.azurecr.io`).",
     "Policy.maxCpu": "Per app, summed over its containers.",
     "ProjectSpec.apps": "Names of the apps this project covers.",
@@ -208,6 +228,13 @@ def render(schema: dict[str, Any]) -> str:
         "",
         "Columns: **Required** fields must be present; **Default** is the value when a field is left out; "
         "**Constraints** are checked by `synos validate` (and by editors using the schema).",
+        "",
+        "**What a manifest owns.** SynosCD compares and writes only what a manifest declares: an optional "
+        "section you leave out (ingress, scale, volumes, initContainers, ipSecurityRestrictions, ...) is "
+        "left as it is on the live app, and so is everything a manifest cannot express (custom domains, "
+        "Dapr, service binds, traffic splits, secrets it does not name). Declaring a section makes it "
+        "owned: a declared empty list (`volumes: []`) removes what is live. `synos export` writes the "
+        "manifest of a live app with everything the schema can express.",
         "",
     ]
     for name in definition_order(schema):

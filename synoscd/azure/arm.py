@@ -1,5 +1,6 @@
-"""The ARM adapter over azure-mgmt-appcontainers: list, get, put, delete and start, with the SDK's own
-retry policy and LRO pollers. Bodies in and out are plain dicts in wire shape.
+"""The ARM adapter over azure-mgmt-appcontainers: list, get, put, patch, delete and start, with the
+SDK's own retry policy and LRO pollers. Bodies in and out are plain dicts in wire shape (the SDK sends
+a dict as JSON as it is: nulls of a merge patch and fields it has no model for included).
 
 Every wait is bounded by the pass's `Budget`: the retry policy retries only when ARM's Retry-After (or
 the jittered backoff) fits in it, and the pollers handed out wait no longer than it. Every write asks
@@ -254,6 +255,21 @@ class Arm:
             f"applying {kind} {name}", self._ops(kind).begin_create_or_update, self.rg, name, dict(body)
         )
         return BoundedPoller(poller, self.budget)
+
+    def begin_patch(self, kind: str, name: str, body: Mapping[str, Any]) -> BoundedPoller:
+        """Submit a PATCH (JSON merge patch: what the body leaves out stays as it is); the poller."""
+        self.budget.check()
+        poller = self._call(
+            f"updating {kind} {name}", self._ops(kind).begin_update, self.rg, name, dict(body)
+        )
+        return BoundedPoller(poller, self.budget)
+
+    def list_secrets(self, kind: str, name: str) -> dict[str, str]:
+        """Secret values of an app or job (a GET never shows them). Only for writing them back."""
+        result = self._call(
+            f"reading the secrets of {kind} {name}", self._ops(kind).list_secrets, self.rg, name
+        )
+        return {s.name: s.value for s in result.value or [] if s.value is not None}
 
     def begin_delete(self, kind: str, name: str) -> BoundedPoller:
         self.budget.check()

@@ -37,7 +37,7 @@ def write_patch(desired: Mapping[str, Any], live: Mapping[str, Any], full: bool 
     body: dict[str, Any] = {"tags": merge_tags(live.get("tags"), desired.get("tags"))}
     if "identity" in fragment:
         body["identity"] = fragment["identity"]
-    props = {k: fragment[k] for k in ("configuration", "template") if k in fragment}
+    props = {k: fragment[k] for k in ("workloadProfileName", "configuration", "template") if k in fragment}
     template = props.get("template")
     live_template = (live.get("properties") or {}).get("template") or {}
     if template and _makes_revision(template) and live_template.get("revisionSuffix"):

@@ -247,7 +247,13 @@ TEMPLATE = Obj(
     }
 )
 TOP = Obj(
-    {"tags": Tags(), "identity": Identity(), "configuration": CONFIGURATION, "template": TEMPLATE},
+    {
+        "tags": Tags(),
+        "identity": Identity(),
+        "workloadProfileName": Leaf(with_default(lower, "consumption")),
+        "configuration": CONFIGURATION,
+        "template": TEMPLATE,
+    },
     always=("tags", "configuration", "template"),
 )
 
@@ -263,6 +269,8 @@ def flat(body: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "identity" in body:
         out["identity"] = body["identity"]
+    if "workloadProfileName" in props:
+        out["workloadProfileName"] = props["workloadProfileName"]
     return out
 
 

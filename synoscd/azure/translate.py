@@ -311,10 +311,23 @@ def app_envelope(
             template["scale"]["rules"] = [_scale_rule(r) for r in spec.scale.rules]
     if spec.termination_grace_period_seconds is not None:
         template["terminationGracePeriodSeconds"] = spec.termination_grace_period_seconds
+    return _envelope(spec, target, extra_tags, config, template)
+
+
+def _envelope(
+    spec: AppSpec | JobSpec,
+    target: Target,
+    extra_tags: Mapping[str, str] | None,
+    config: dict[str, Any],
+    template: dict[str, Any],
+) -> dict[str, Any]:
+    props: dict[str, Any] = {"environmentId": target.environment_id}
+    if spec.workload_profile_name is not None:
+        props["workloadProfileName"] = spec.workload_profile_name
     body: dict[str, Any] = {
         "location": target.location,
         "tags": _tags(spec, target, extra_tags or {}),
-        "properties": {"environmentId": target.environment_id, "configuration": config, "template": template},
+        "properties": {**props, "configuration": config, "template": template},
     }
     identity = _identity(spec)
     if identity:
@@ -348,19 +361,7 @@ def job_envelope(
         if spec.scale is not None:
             event["scale"] = spec.scale.model_dump(by_alias=True, exclude_none=True)
         config["eventTriggerConfig"] = event
-    body: dict[str, Any] = {
-        "location": target.location,
-        "tags": _tags(spec, target, extra_tags or {}),
-        "properties": {
-            "environmentId": target.environment_id,
-            "configuration": config,
-            "template": _template(spec, config_hash),
-        },
-    }
-    identity = _identity(spec)
-    if identity:
-        body["identity"] = identity
-    return body
+    return _envelope(spec, target, extra_tags, config, _template(spec, config_hash))
 
 
 def sync_tags(wave: int | None, options: frozenset[str], hook_phases: tuple[str, ...]) -> dict[str, str]:

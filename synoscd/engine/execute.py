@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from synoscd import telemetry
-from synoscd.azure.arm import Arm, describe
+from synoscd.azure.arm import Arm, ArmError, describe
+from synoscd.azure.merge import fill_secrets
 from synoscd.engine.plan import Action
 
 OK, FAILED, PROGRESSING = "ok", "failed", "progressing"
@@ -57,6 +58,21 @@ def _submit(arm: Arm, action: Action, before_delete: Callable[[Action], None]) -
     if action.action == "delete":
         before_delete(action)  # the tombstone is written before anything is deleted
         return arm.begin_delete(action.kind, action.name)
+    if action.method == "PATCH":
+        assert action.request is not None
+        body = action.request
+        if action.fill_secrets:
+            # Value secrets set outside Git go back with their values (listSecrets), or the write
+            # would erase them; the values live only in this request.
+            values = arm.list_secrets(action.kind, action.name)
+            missing = [n for n in action.fill_secrets if n not in values]
+            if missing:
+                raise ArmError(
+                    f"{action.kind} {action.name}: listSecrets did not return secret(s) "
+                    f"{', '.join(missing)}; not writing, so they are not erased"
+                )
+            body = fill_secrets(body, values)
+        return arm.begin_patch(action.kind, action.name, body)
     assert action.body is not None
     return arm.begin_put(action.kind, action.name, action.body)
 

@@ -1,7 +1,11 @@
 """The plan: a pure function from (desired, live, settings, flags, history) to ordered actions, each
 with a reason. No I/O. Every safety invariant that can be decided here is decided here:
 
-- never write or delete a live resource without `synoscd-managed=true` (unmanaged-conflict);
+- never write or delete a live resource that is not ours: tagged `synoscd-managed=true`, in our
+  environment and from our source (anything else a manifest names is a clash: unmanaged-conflict or
+  foreign-owner; it is never pruned);
+- a write to a resource that exists is a merge patch of the owned fields that differ (azure/merge.py):
+  what the manifest does not own stays as it is;
 - protected and suspended resources are never written or deleted;
 - an InProgress resource is never PUT again;
 - prune is off unless enabled, and blocked when the desired set is incomplete or empty, or when it
@@ -19,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from synoscd.azure.translate import HOOK_TAG, OPTIONS_TAG, WAVE_TAG, diff, is_managed
+from synoscd.azure.merge import write_patch
+from synoscd.azure.translate import HOOK_TAG, OPTIONS_TAG, WAVE_TAG, Ownership, diff, is_managed, ownership
 from synoscd.engine.health import DEGRADED, MISSING, Health, in_progress
 from synoscd.manifests.syncspec import options_from_tag, parse_wave
 
@@ -92,7 +97,11 @@ class LiveItem:
 
     @property
     def managed(self) -> bool:
+        """Tagged managed (by some SynosCD); whether it is *ours* is `ownership(...)`."""
         return is_managed(self.body)
+
+    def owner(self, inp: PlanInput) -> Ownership:
+        return ownership(self.kind, self.name, self.body, inp.environment_id, inp.source)
 
     @property
     def hook(self) -> bool:
@@ -130,6 +139,8 @@ class PlanInput:
     # are not written. Everything else is healed as usual.
     sync_failed: str | None = None
     held: frozenset[str] = frozenset()
+    environment_id: str = ""  # ours: in this environment ...
+    source: str = ""  # ... and tagged with this source (both required to own anything)
 
 
 @dataclass(frozen=True)
@@ -143,10 +154,15 @@ class Action:
     changes: tuple[dict[str, Any], ...] = ()
     message: str = ""
     order: int = 0
-    body: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    body: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)  # the desired envelope
     live: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     health: str = ""
     policies: frozenset[str] = field(default=frozenset(), compare=False)
+    # What a write sends: PUT of `body` (create), or PATCH of `request` (a merge patch of the owned
+    # fields, for a resource that exists) with `fill_secrets` filled from listSecrets first.
+    method: str = field(default="", compare=False)
+    request: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    fill_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def writes(self) -> bool:
@@ -241,15 +257,8 @@ def _plan_hook(d: DesiredItem, inp: PlanInput) -> list[Action]:
             out.append(replace(base, action="skip", reason="protected", message="listed in protected apps"))
         elif d.suspend or name in inp.suspended:
             out.append(replace(base, action="skip", reason="suspended"))
-        elif live is not None and not live.managed:
-            out.append(
-                replace(
-                    base,
-                    action="skip",
-                    reason="unmanaged-conflict",
-                    message=f"a Job named {d.name} exists without tag synoscd-managed=true",
-                )
-            )
+        elif live is not None and not (owner := live.owner(inp)).ours:
+            out.append(replace(base, action="skip", reason=owner.reason, message=owner.message))
         elif base.task in inp.done:
             out.append(replace(base, action="noop", reason="hook-done", message="ran for this revision"))
         else:
@@ -308,24 +317,37 @@ def _plan_desired(d: DesiredItem, inp: PlanInput) -> Action:
         why = "spec.suspend is true" if d.suspend else "suspended at runtime (synos resume to undo)"
         return replace(base, action="skip", reason="suspended", message=why)
     if live is None:
-        return _unless_backoff(replace(base, action="create", reason="missing"), d, inp)
-    if not live.managed:
-        return replace(
-            base,
-            action="skip",
-            reason="unmanaged-conflict",
-            message=f"a {d.kind} named {d.name} exists without tag synoscd-managed=true; "
-            "SynosCD will not touch it (tag it, or rename the manifest)",
-        )
+        return _unless_backoff(replace(base, action="create", reason="missing", method="PUT"), d, inp)
+    owner = live.owner(inp)
+    if not owner.ours:
+        return replace(base, action="skip", reason=owner.reason, message=owner.message)
     if in_progress(live.body):
         return replace(base, action="skip", reason="in-progress", message=live.health.message)
     changes = tuple(diff(d.body, live.body))
     if changes:
-        return _unless_backoff(replace(base, action="update", reason="drift", changes=changes), d, inp)
-    if live.health.status == DEGRADED:
-        return _unless_backoff(
-            replace(base, action="heal", reason="unhealthy", message=live.health.message), d, inp, heal=True
+        write = write_patch(d.body, live.body)
+        update = replace(
+            base,
+            action="update",
+            reason="drift",
+            changes=changes,
+            method="PATCH",
+            request=write.body,
+            fill_secrets=write.fill_secrets,
         )
+        return _unless_backoff(update, d, inp)
+    if live.health.status == DEGRADED:
+        write = write_patch(d.body, live.body, full=True)  # re-apply everything owned
+        heal = replace(
+            base,
+            action="heal",
+            reason="unhealthy",
+            message=live.health.message,
+            method="PATCH",
+            request=write.body,
+            fill_secrets=write.fill_secrets,
+        )
+        return _unless_backoff(heal, d, inp, heal=True)
     return base
 
 
@@ -363,14 +385,15 @@ def _held(action: Action, inp: PlanInput) -> Action:
 
 def _plan_prune(inp: PlanInput) -> tuple[list[Action], str | None]:
     desired = {d.key for d in inp.desired}
+    ours = {key: live for key, live in inp.live.items() if not live.hook and live.owner(inp).ours}
     candidates = [
         live
-        for key, live in sorted(inp.live.items())
-        if key not in desired and live.managed and not live.hook and _selected(inp, live.kind, live.name)
+        for key, live in sorted(ours.items())
+        if key not in desired and _selected(inp, live.kind, live.name)
     ]
     if not candidates:
         return [], None
-    managed_total = sum(1 for live in inp.live.values() if live.managed and not live.hook)
+    managed_total = len(ours)
     blocked = _prune_blocked(inp, len(candidates), managed_total)
     actions = []
     for live in candidates:

@@ -365,6 +365,8 @@ def _one_pass(
         prune_last=rt.settings.prune_last,
         sync_failed=failure_note(op) if op is not None and op.status == "Failed" else None,
         held=frozenset(op.pending) if op is not None else frozenset(),
+        environment_id=target.environment_id,
+        source=target.source,
     )
     with telemetry.span("synoscd.plan", {"synoscd.resources": len(items)}) as planned:
         result.plan = plan(inp, result.revision or "unknown")

@@ -225,7 +225,7 @@ class InitContainer(Model):
 
 class Registry(Model):
     server: RegistryServer
-    identity: str | None = None  # "system" or a user-assigned identity resource ID
+    identity: str | None = None  # "system", "system-environment" or a user-assigned identity resource ID
     username: str | None = None
     password_secret_ref: str | None = None
 
@@ -312,6 +312,7 @@ class AppSpec(Model):
     config_from: list[RepoPath] = Field(default_factory=list)  # repository paths hashed into rollouts
     volumes: list[Volume] = Field(default_factory=list)
     init_containers: list[InitContainer] = Field(default_factory=list)
+    workload_profile_name: str | None = None
     active_revisions_mode: Literal["Single", "Multiple"] | None = None
     max_inactive_revisions: _range("maxInactiveRevisions", 0, 100) | None = None  # type: ignore[valid-type]
     termination_grace_period_seconds: _range("terminationGracePeriodSeconds", 0, 600) | None = None  # type: ignore[valid-type]
@@ -362,6 +363,7 @@ class JobSpec(Model):
     suspend: bool = False
     volumes: list[Volume] = Field(default_factory=list)
     init_containers: list[InitContainer] = Field(default_factory=list)
+    workload_profile_name: str | None = None
 
 
 class Job(Model):

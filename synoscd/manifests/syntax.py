@@ -23,8 +23,9 @@ _LABEL = re.compile(LABEL_PATTERN)
 # ACA secrets: lowercase alphanumerics, '-' or '.', alphanumeric at both ends.
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
-# Environment variables: portable POSIX names.
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Environment variables: letters, digits, '_', '-' and '.', not starting with a digit (what ACA accepts,
+# as Kubernetes does: recorded apps have names such as `redis-secret`).
+ENV_NAME_PATTERN = r"^[-._A-Za-z][-._A-Za-z0-9]*$"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 
 
@@ -58,7 +59,10 @@ def check_secret_name(value: str) -> str | None:
 def check_env_name(value: str) -> str | None:
     if _ENV_NAME.match(value):
         return None
-    return f"env var name {show(value)} is invalid; use letters, digits and '_', not starting with a digit"
+    return (
+        f"env var name {show(value)} is invalid; use letters, digits, '_', '-' and '.', "
+        "not starting with a digit"
+    )
 
 
 # --- image references (the distribution/reference grammar) -------------------------------------
@@ -248,9 +252,10 @@ def check_repo_path(value: str) -> str | None:
 
 
 def check_mount_path(value: str) -> str | None:
-    if value.startswith("/") and "\\" not in value and ".." not in value.split("/"):
+    # ACA accepts relative paths too (recorded: `mnt/secrets`); '..' and '\\' are refused.
+    if value.strip() and "\\" not in value and ".." not in value.split("/"):
         return None
-    return f"mountPath {show(value)} is invalid; use an absolute path such as /mnt/data"
+    return f"mountPath {show(value)} is invalid; use a path such as /mnt/data, without '..' or '\\'"
 
 
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+\Z")

@@ -163,7 +163,9 @@ def _check_workload(spec: AppSpec | JobSpec) -> list[Issue]:
                 )
             )
     _unique_names(issues, list(spec.external_secrets), (*SPEC, "externalSecrets"), "secret", field=None)
-    _check_resources(issues, spec.containers)
+    if spec.workload_profile_name in (None, "Consumption"):
+        # Dedicated profiles allow other cpu/memory totals (a GPU profile's 0.1/0.1Gi is recorded).
+        _check_resources(issues, spec.containers)
     _unique_names(issues, [c.name for c in spec.containers], (*SPEC, "containers"), "container")
     _unique_names(issues, [c.name for c in spec.init_containers], (*SPEC, "initContainers"), "init container")
     app_names = {c.name for c in spec.containers}
@@ -332,7 +334,7 @@ def _check_registries(
                     "keep one way to sign in",
                 )
             )
-        elif registry.identity is not None and registry.identity != "system":
+        elif registry.identity is not None and registry.identity not in ("system", "system-environment"):
             message = syntax.check_identity_id(registry.identity)
             if message is None and registry.identity.lower() not in assigned:
                 shown = show(registry.identity)

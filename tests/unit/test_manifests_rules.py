@@ -147,7 +147,8 @@ def test_unknown_field_without_a_close_name_lists_the_allowed_ones() -> None:
         (
             "spec.replicas",
             "unknown field 'replicas'; remove it (allowed: containers, environment, ingress, scale, secrets, "
-            "identity, registries, tags, suspend, configFrom, volumes)",
+            "externalSecrets, identity, registries, tags, suspend, configFrom, volumes, initContainers, "
+            "workloadProfileName, activeRevisionsMode, maxInactiveRevisions, terminationGracePeriodSeconds)",
         ),
     )
 
@@ -465,31 +466,34 @@ def test_scale_rules() -> None:
         ("spec.scale.rules[2].name", "scale rule 'http' appears twice (also at [1]); remove or rename one"),
         (
             "spec.scale.rules[2].custom.auth[0].secretRef",
-            "secretRef 'sb' is not declared in spec.secrets; add it there or fix the name",
+            "secretRef 'sb' is not declared in spec.secrets; " + SECRET_HINT,
         ),
     )
 
 
 # --- environment and secrets -------------------------------------------------------------------
 
-ENV_HINT = "is invalid; use letters, digits and '_', not starting with a digit"
+SECRET_HINT = (
+    "add it there (or, for a secret set on the live app outside Git, to spec.externalSecrets) or fix the name"
+)
+ENV_HINT = "is invalid; use letters, digits, '_', '-' and '.', not starting with a digit"
 
 
 def test_env_var_names() -> None:
     expect(
         app(
-            "environment:\n  - {name: 1ST, value: a}  # <-\n  - {name: MY-VAR, value: b}  # <-\n  - {name: "
-            "_ok_1, value: c}\n"
+            "environment:\n  - {name: 1ST, value: a}  # <-\n  - {name: MY VAR, value: b}  # <-\n  - {name: "
+            "_ok_1, value: c}\n  - {name: redis-secret, value: d}\n  - {name: a.b, value: e}\n"
         ),
         ("spec.environment[0].name", f"env var name '1ST' {ENV_HINT}"),
-        ("spec.environment[1].name", f"env var name 'MY-VAR' {ENV_HINT}"),
+        ("spec.environment[1].name", f"env var name 'MY VAR' {ENV_HINT}"),
     )
 
 
 def test_container_env_var_names() -> None:
     expect(
-        app(container="env:\n  - {name: 'a.b', value: x}  # <-\n"),
-        ("spec.containers[0].env[0].name", f"env var name 'a.b' {ENV_HINT}"),
+        app(container="env:\n  - {name: 'a=b', value: x}  # <-\n"),
+        ("spec.containers[0].env[0].name", f"env var name 'a=b' {ENV_HINT}"),
     )
 
 
@@ -541,15 +545,15 @@ def test_every_secret_ref_names_a_declared_secret() -> None:
         ),
         (
             "spec.containers[0].env[0].valueFrom.secretRef",
-            "secretRef 'api-key' is not declared in spec.secrets; add it there or fix the name",
+            "secretRef 'api-key' is not declared in spec.secrets; " + SECRET_HINT,
         ),
         (
             "spec.environment[0].valueFrom.secretRef",
-            "secretRef 'db-password' is not declared in spec.secrets; add it there or fix the name",
+            "secretRef 'db-password' is not declared in spec.secrets; " + SECRET_HINT,
         ),
         (
             "spec.registries[0].passwordSecretRef",
-            "secretRef 'acr-pass' is not declared in spec.secrets; add it there or fix the name",
+            "secretRef 'acr-pass' is not declared in spec.secrets; " + SECRET_HINT,
         ),
     )
 
@@ -784,15 +788,16 @@ def test_volumes() -> None:
     )
 
 
-def test_mount_path_must_be_absolute() -> None:
+def test_mount_path_may_not_climb_out() -> None:
     expect(
         app(
             "volumes: [{name: v}]\n",
-            container="volumeMounts:\n  - {volumeName: v, mountPath: data/x}  # <-\n",
+            container="volumeMounts:\n  - {volumeName: v, mountPath: data/../x}  # <-\n"
+            "  - {volumeName: v, mountPath: mnt/relative}\n",
         ),
         (
             "spec.containers[0].volumeMounts[0].mountPath",
-            "mountPath 'data/x' is invalid; use an absolute path such as /mnt/data",
+            "mountPath 'data/../x' is invalid; use a path such as /mnt/data, without '..' or '\\'",
         ),
     )
 
@@ -966,7 +971,7 @@ def test_jobs_share_the_container_rules() -> None:
         ),
         (
             "spec.environment[0].valueFrom.secretRef",
-            "secretRef 'nope' is not declared in spec.secrets; add it there or fix the name",
+            "secretRef 'nope' is not declared in spec.secrets; " + SECRET_HINT,
         ),
     )
 

@@ -32,6 +32,8 @@ TARGET = Target(
     "o/r:apps",
     "rev1",
 )
+# The plan owns only resources in this environment, tagged with this source.
+OURS = {"environment_id": TARGET.environment_id, "source": TARGET.source}
 NOW = 1_000_000.0
 
 
@@ -61,7 +63,12 @@ def live_of(
 
 def run(items: list[DesiredItem], live: list[LiveItem], **kw: Any) -> dict[str, tuple[str, str]]:
     inp = PlanInput(
-        desired=tuple(items), complete=kw.pop("complete", True), live={x.key: x for x in live}, now=NOW, **kw
+        **OURS,
+        desired=tuple(items),
+        complete=kw.pop("complete", True),
+        live={x.key: x for x in live},
+        now=NOW,
+        **kw,
     )
     result = plan(inp, "rev1")
     return {a.name: (a.action, a.reason) for a in result.actions}
@@ -75,7 +82,7 @@ def test_missing_is_created_and_in_sync_is_noop() -> None:
 def test_drift_is_an_update_with_changes() -> None:
     item = desired("web", image="nginx:2")
     live = live_of(desired("web", image="nginx:1"))
-    inp = PlanInput(desired=(item,), complete=True, live={live.key: live}, now=NOW)
+    inp = PlanInput(**OURS, desired=(item,), complete=True, live={live.key: live}, now=NOW)
     action = plan(inp, "rev1").actions[0]
     assert (action.action, action.reason) == ("update", "drift")
     assert action.changes[0]["field"] == "template.containers[0].image"
@@ -166,7 +173,7 @@ def test_protected_and_suspended_are_never_pruned() -> None:
 
 def test_actions_are_ordered_by_phase_wave_kind_and_bytewise_name() -> None:
     items = [desired(n) for n in ("web-2", "web", "web-10")]
-    inp = PlanInput(desired=tuple(items), complete=True, live={}, now=NOW)
+    inp = PlanInput(**OURS, desired=tuple(items), complete=True, live={}, now=NOW)
     actions = plan(inp, "r").actions
     assert [a.name for a in actions] == ["web", "web-10", "web-2"]
     assert [a.order for a in actions] == [1, 2, 3]
@@ -174,7 +181,7 @@ def test_actions_are_ordered_by_phase_wave_kind_and_bytewise_name() -> None:
 
 
 def test_plan_json_shape() -> None:
-    inp = PlanInput(desired=(desired("a"),), complete=True, live={}, now=NOW)
+    inp = PlanInput(**OURS, desired=(desired("a"),), complete=True, live={}, now=NOW)
     doc = plan(inp, "abc").to_dict()
     assert doc == {
         "revision": "abc",

@@ -20,6 +20,8 @@ TARGET = Target(
     "o/r:apps",
     "rev",
 )
+# The plan owns only resources in this environment, tagged with this source.
+OURS = {"environment_id": TARGET.environment_id, "source": TARGET.source}
 
 
 def item(name: str, kind: str = "App", **annotations: str) -> DesiredItem:
@@ -52,6 +54,7 @@ def live(d: DesiredItem) -> LiveItem:
 
 def order(items: list[DesiredItem], lives: list[LiveItem] | None = None, **kw: Any) -> list[tuple[str, ...]]:
     inp = PlanInput(
+        **OURS,
         desired=tuple(items),
         complete=True,
         live={x.key: x for x in lives or []},
@@ -180,6 +183,7 @@ def test_prune_last_runs_in_one_extra_wave_after_everything() -> None:
 def test_prune_false_is_never_deleted() -> None:
     gone = live(item("keepme", **{"synoscd.io/sync-options": "Prune=false"}))
     inp = PlanInput(
+        **OURS,
         desired=(item("web"),),
         complete=True,
         live={gone.key: gone},
