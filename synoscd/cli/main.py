@@ -8,7 +8,7 @@ import logging
 import sys
 
 from synoscd import __version__
-from synoscd.cli import bootstrap, control, rollback, sync, synth, validate, views
+from synoscd.cli import adopt, bootstrap, control, export, rollback, sync, synth, validate, views
 from synoscd.cli.output import FORMATS, CliError
 
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"synos {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (views, sync, control, rollback, validate, bootstrap, synth):
+    for module in (views, sync, control, rollback, validate, bootstrap, synth, export, adopt):
         module.add(_Sub(sub, _common(defaults=False)))
     return parser
 

@@ -189,13 +189,13 @@ DRIFTS = {
         {"properties": {"configuration": {"ingress": {"targetPort": 8080}}}},
         "configuration.ingress.targetPort",
     ),
-    "tags": ({"tags": {"synoscd-source": "someone/else:apps"}}, "tags.synoscd-source"),
+    "tags": ({"tags": {"team": "b"}}, "tags.team"),
 }
 
 
 @pytest.mark.parametrize("what", list(DRIFTS))
 def test_out_of_band_change_to_an_owned_field_is_healed_in_one_pass(ops: Ops, what: str) -> None:
-    ops.write("web", manifest("web"))
+    ops.write("web", manifest("web", extra="  tags:\n    team: a\n"))
     assert ops.sync().outcome == "succeeded"
     patch, field = DRIFTS[what]
     ops.arm("PATCH", "apps/web", patch)
@@ -342,7 +342,7 @@ def test_prune_blocked_above_the_fraction_unless_forced(ops: Ops) -> None:
 
 def test_prune_blocked_on_a_source_error(ops: Ops) -> None:
     _three_apps_then_drop(ops)
-    ops.rt = ops.runtime(source_path=str(ops.root / "missing"))
+    ops.root.rename(ops.root.with_name("moved-away"))  # the same source, now unreadable
     result = ops.sync()
     assert result.outcome == "source-error" and "does not exist" in result.source_error
     assert {a.action for a in result.plan.actions} == {"skip"}
