@@ -155,8 +155,20 @@ class Node:
     def merged(self, desired: Any, live: Any) -> Any:
         return copy.deepcopy(desired)
 
+    def equal(self, desired: Any, live: Any) -> bool:
+        """The live value already is what the manifest says (after normalising)."""
+        want = self.canon(desired, DESIRED)
+        return same(want, self.canon(live, want))
+
+    def kept(self, desired: Any, live: Any) -> Any:
+        """What to write for this value inside an object or list that is written whole: the live
+        value as it is when it already matches (`512Mi` stays `512Mi`), else the merged one."""
+        if live is not None and self.equal(desired, live):
+            return strip_read_only(live)
+        return self.merged(desired, live)
+
     def patch(self, desired: Any, live: Any, full: bool) -> Any:
-        if not full and same(self.canon(desired, DESIRED), self.canon(live, self.canon(desired, DESIRED))):
+        if not full and self.equal(desired, live):
             return SKIP
         return self.merged(desired, live)
 
@@ -230,7 +242,7 @@ class Obj(Node):
         out = strip_read_only(dict(live))
         for k in self._owned(desired):
             if k in desired:
-                out[k] = self.fields[k].merged(desired[k], live.get(k))
+                out[k] = self.fields[k].kept(desired[k], live.get(k))
             else:
                 out.pop(k, None)
         return out
@@ -300,10 +312,10 @@ class Named(Node):
         wanted = self._items(desired)
         by_live = {self._key(i): i for i in self._items(live)}
         if self.extra == "drift":
-            return [self.item.merged(d, by_live.get(self._key(d))) for d in wanted]
+            return [self.item.kept(d, by_live.get(self._key(d))) for d in wanted]
         by_desired = {self._key(d): d for d in wanted}
         out = [
-            self.item.merged(by_desired[k], i) if k in by_desired else self.keep(i)
+            self.item.kept(by_desired[k], i) if k in by_desired else self.keep(i)
             for k, i in ((self._key(i), i) for i in self._items(live))
         ]
         return out + [copy.deepcopy(dict(d)) for k, d in by_desired.items() if k not in by_live]
