@@ -148,6 +148,70 @@ def test_prune_only_touches_managed_resources() -> None:
     assert "foreign" not in run([desired("a")], [foreign], prune_enabled=True)
 
 
+OTHER_ENV = TARGET.environment_id.replace("/env", "/team-b-env")
+
+
+def foreign(item: DesiredItem, env: str | None = None, source: str | None = "o/r:apps") -> LiveItem:
+    """A live resource of another environment or another source (or made before the source tag)."""
+    live = live_of(item)
+    body = live.body
+    body["properties"]["environmentId"] = env or TARGET.environment_id
+    tags = {k: v for k, v in body["tags"].items() if k != "synoscd-source"}
+    if source is not None:
+        tags["synoscd-source"] = source
+    body["tags"] = tags
+    return live
+
+
+def test_ours_means_managed_in_our_environment_from_our_source() -> None:
+    ours = [live_of(desired(n)) for n in ("a", "b", "c")]
+    other_env = foreign(desired("twin"), env=OTHER_ENV.upper())  # our source, another environment
+    other_source = foreign(desired("theirs"), source="team-b/ops:apps")
+    legacy = foreign(desired("legacy"), source=None)  # tagged managed before the source tag existed
+    live = [*ours, other_env, other_source, legacy]
+    got = run([desired(n) for n in ("a", "b", "c")], live, prune_enabled=True, force_prune=True)
+    assert got == {n: ("noop", "in-sync") for n in ("a", "b", "c")}, "never pruned, not even listed"
+    # A manifest naming them: a clash, never a write, with a message that says whose it is.
+    inp = PlanInput(
+        **OURS,
+        desired=tuple(desired(n, image="x:9") for n in ("twin", "theirs", "legacy")),
+        complete=True,
+        live={x.key: x for x in live},
+        now=NOW,
+    )
+    by_name = {a.name: a for a in plan(inp, "rev1").actions}
+    assert (by_name["twin"].action, by_name["twin"].reason) == ("skip", "foreign-owner")
+    assert "team-b-env" in by_name["twin"].message.lower()
+    assert (by_name["theirs"].action, by_name["theirs"].reason) == ("skip", "foreign-owner")
+    assert "team-b/ops:apps" in by_name["theirs"].message
+    assert (by_name["legacy"].action, by_name["legacy"].reason) == ("skip", "unmanaged-conflict")
+    assert "synos adopt legacy" in by_name["legacy"].message
+    # Ids and sources compare case-insensitively: the same environment in ARM's casing is ours.
+    same = foreign(desired("a"), env=TARGET.environment_id.lower())
+    assert run([desired("a")], [same]) == {"a": ("noop", "in-sync")}
+    recased = foreign(desired("a"), source="O/R:apps")  # ours; the tag value is rewritten as we write it
+    assert run([desired("a")], [recased]) == {"a": ("update", "drift")}
+
+
+def test_the_prune_fraction_counts_only_our_resources() -> None:
+    live = [live_of(desired(n)) for n in ("a", "b", "old")]
+    live += [foreign(desired(f"x{i}"), source="team-b/ops:apps") for i in range(10)]
+    got = run([desired("a")], live, prune_enabled=True)
+    assert got["old"] == ("skip", "prune-blocked"), "2 of our 3 is more than half, whatever others have"
+
+
+def test_an_update_is_a_merge_patch_and_a_create_a_put() -> None:
+    item = desired("web", image="nginx:2")
+    live = live_of(desired("web", image="nginx:1"))
+    live.body["properties"]["configuration"]["dapr"] = {"enabled": True, "appId": "web"}
+    inp = PlanInput(**OURS, desired=(item, desired("new")), complete=True, live={live.key: live}, now=NOW)
+    update, create = sorted(plan(inp, "rev1").actions, key=lambda a: a.name, reverse=True)
+    assert (update.action, update.method) == ("update", "PATCH") and update.body is item.body
+    assert update.request is not None and "dapr" not in str(update.request)
+    assert update.request["properties"]["template"]["containers"][0]["image"] == "nginx:2"
+    assert (create.action, create.method, create.request) == ("create", "PUT", None)
+
+
 def test_prune_blocked_on_incomplete_or_empty_desired_set_and_above_the_fraction() -> None:
     live = [live_of(desired(n)) for n in ("a", "b", "c", "old")]
     keep = [desired(n) for n in ("a", "b", "c")]
