@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from synoscd.azure.fields import EMPTY, image, memory, text
 from synoscd.azure.normalise import Identity, _rule_shape
 from synoscd.azure.translate import HOOK_TAG, OPTIONS_TAG, WAVE_TAG
 from synoscd.manifests import syncspec
-from synoscd.manifests.schema import API_VERSION
+from synoscd.manifests.schema import API_VERSION, Probe
 
 SYNOSCD_TAG_PREFIX = "synoscd-"
 _ANNOTATIONS = {WAVE_TAG: syncspec.WAVE, OPTIONS_TAG: syncspec.OPTIONS, HOOK_TAG: syncspec.HOOK}
@@ -38,7 +40,9 @@ def export(kind: str, body: Mapping[str, Any]) -> Exported:
     spec: dict[str, Any] = {}
     unowned: list[str] = []
 
-    spec["containers"] = [_container(c, probes=True) for c in template.get("containers") or []]
+    spec["containers"] = [
+        _container(c, probes=True, unowned=unowned) for c in template.get("containers") or []
+    ]
     if template.get("initContainers"):
         spec["initContainers"] = [_container(c, probes=False) for c in template["initContainers"]]
     if template.get("volumes"):
@@ -92,7 +96,7 @@ def _env(items: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _container(c: Mapping[str, Any], probes: bool) -> dict[str, Any]:
+def _container(c: Mapping[str, Any], probes: bool, unowned: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": c["name"], "image": image(c.get("image"))}
     res = c.get("resources") or {}
     if res.get("cpu") not in EMPTY and res.get("memory") not in EMPTY:
@@ -104,7 +108,17 @@ def _container(c: Mapping[str, Any], probes: bool) -> dict[str, Any]:
     if c.get("env"):
         out["env"] = _env(c["env"])
     if probes and c.get("probes"):
-        out["probes"] = [_probe(p) for p in c["probes"]]
+        exported = [_probe(p) for p in c["probes"]]
+        try:
+            for probe in exported:
+                Probe.model_validate(probe)
+        except ValidationError:
+            # Values the schema cannot express (the platform's own startup probe allows
+            # failureThreshold 240): the probes stay unowned, kept as they are.
+            if unowned is not None:
+                unowned.append(f"template.containers[{c['name']}].probes")
+        else:
+            out["probes"] = exported
     if c.get("volumeMounts"):
         out["volumeMounts"] = [
             _drop_empty({k: m.get(k) for k in ("volumeName", "mountPath", "subPath")})
