@@ -52,7 +52,7 @@ READ_ONLY = frozenset(
 
 def strip_read_only(value: Any) -> Any:
     """A deep copy of `value` without read-only keys (at any depth)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {k: strip_read_only(v) for k, v in value.items() if k not in READ_ONLY}
     if isinstance(value, list):
         return [strip_read_only(v) for v in value]
@@ -86,6 +86,10 @@ def number(value: Any) -> Any:
     """0.5, "0.5" and 0.50 compare equal; anything else is compared as it is."""
     if isinstance(value, bool) or value in EMPTY:
         return None if value in EMPTY else value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
     try:
         n = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -132,7 +136,7 @@ def strings(value: Any) -> list[str]:
 
 
 def string_map(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def auth_list(value: Any) -> list[dict[str, str | None]]:
@@ -140,7 +144,7 @@ def auth_list(value: Any) -> list[dict[str, str | None]]:
     items = [
         {"secretRef": text(a.get("secretRef")), "triggerParameter": text(a.get("triggerParameter"))}
         for a in (value or [])
-        if isinstance(a, Mapping)
+        if isinstance(a, dict)
     ]
     return sorted(items, key=lambda a: (a["triggerParameter"] or "", a["secretRef"] or ""))
 
@@ -222,7 +226,7 @@ class Obj(Node):
         return [k for k in self.fields if k in desired or k in self.always]
 
     def canon(self, raw: Any, want: Any) -> Any:
-        raw = raw if isinstance(raw, Mapping) else None
+        raw = raw if isinstance(raw, dict) else None
         if want is DESIRED or want is None:
             if raw is None:
                 if self.nullable or want is None:
@@ -235,9 +239,9 @@ class Obj(Node):
         return {k: self.fields[k].canon(raw.get(k), w) for k, w in want.items() if k in self.fields}
 
     def merged(self, desired: Any, live: Any) -> Any:
-        if not isinstance(desired, Mapping):
+        if not isinstance(desired, dict):
             return copy.deepcopy(desired)
-        if self.replace or not isinstance(live, Mapping):
+        if self.replace or not isinstance(live, dict):
             return copy.deepcopy(dict(desired))
         out = strip_read_only(dict(live))
         for k in self._owned(desired):
@@ -248,11 +252,11 @@ class Obj(Node):
         return out
 
     def patch(self, desired: Any, live: Any, full: bool) -> Any:
-        if not isinstance(desired, Mapping):
+        if not isinstance(desired, dict):
             if desired is None and (full or live is not None):
                 return None  # null in a merge patch removes it
             return SKIP
-        if self.replace or not isinstance(live, Mapping):
+        if self.replace or not isinstance(live, dict):
             return Node.patch(self, desired, live, full)
         out: dict[str, Any] = {}
         for k in self._owned(desired):
@@ -286,10 +290,10 @@ class Named(Node):
         self.sort = sort
 
     def _key(self, raw: Any) -> Any:
-        return self.key_norm(raw.get(self.key)) if isinstance(raw, Mapping) else None
+        return self.key_norm(raw.get(self.key)) if isinstance(raw, dict) else None
 
     def _items(self, raw: Any) -> list[Mapping[str, Any]]:
-        return [i for i in raw if isinstance(i, Mapping)] if isinstance(raw, list) else []
+        return [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
 
     def _ordered(self, items: list[Any]) -> list[Any]:
         return sorted(items, key=lambda i: str(i.get(self.key) or "")) if self.sort else items
@@ -299,7 +303,7 @@ class Named(Node):
         if want is DESIRED or not isinstance(want, list):
             return self._ordered([self.item.canon(i, DESIRED) for i in items])
         by_key = {self._key(i): i for i in items}
-        wanted = [w.get(self.key) if isinstance(w, Mapping) else None for w in want]
+        wanted = [w.get(self.key) if isinstance(w, dict) else None for w in want]
         out = [
             self.item.canon(by_key[k], w) if k in by_key else None for k, w in zip(wanted, want, strict=True)
         ]
@@ -350,7 +354,7 @@ class Cut(Node):
 
 
 def _cut(value: Any, shape: Any) -> Any:
-    if isinstance(value, Mapping) and isinstance(shape, Mapping):
+    if isinstance(value, dict) and isinstance(shape, dict):
         return {k: _cut(value.get(k), v) for k, v in shape.items()}
     if isinstance(value, list) and isinstance(shape, list) and len(value) == len(shape):
         return [_cut(v, s) for v, s in zip(value, shape, strict=True)]
@@ -359,7 +363,7 @@ def _cut(value: Any, shape: Any) -> Any:
 
 def clean(value: Any) -> Any:
     """Empty values dropped at every depth; for objects whose absent keys mean "server default"."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {k: clean(v) for k, v in value.items() if v not in EMPTY}
     if isinstance(value, list):
         return [clean(v) for v in value]

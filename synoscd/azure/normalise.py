@@ -49,7 +49,7 @@ class Tags(Node):
     (Azure Policy, cost tooling) are not ours."""
 
     def canon(self, raw: Any, want: Any) -> Any:
-        tags = raw if isinstance(raw, Mapping) else {}
+        tags = raw if isinstance(raw, dict) else {}
         if want is DESIRED:
             return {k: str(v) for k, v in tags.items() if k not in UNCOMPARED_TAGS}
         by_name = {str(k).lower(): v for k, v in tags.items()}
@@ -75,7 +75,7 @@ class Identity(Node):
 
     @staticmethod
     def parts(raw: Any) -> tuple[bool, dict[str, str]]:
-        raw = raw if isinstance(raw, Mapping) else {}
+        raw = raw if isinstance(raw, dict) else {}
         kinds = {k.strip().lower() for k in str(raw.get("type") or "None").split(",")}
         users = {str(k).lower(): str(k) for k in (raw.get("userAssignedIdentities") or {})}
         return "systemassigned" in kinds, users
@@ -103,11 +103,11 @@ class Identity(Node):
 
 def _rule_shape(rule: Any) -> Any:
     """A request's `{"custom": {"type": "http"|"tcp"}}` comes back as `{"http": ...}` / `{"tcp": ...}`."""
-    if not isinstance(rule, Mapping):
+    if not isinstance(rule, dict):
         return rule
     rule = dict(rule)
     custom = rule.get("custom")
-    if isinstance(custom, Mapping) and str(custom.get("type", "")).lower() in ("http", "tcp"):
+    if isinstance(custom, dict) and str(custom.get("type", "")).lower() in ("http", "tcp"):
         kind = str(custom["type"]).lower()
         rule.pop("custom")
         rule[kind] = {k: v for k, v in custom.items() if k != "type"}
@@ -132,7 +132,18 @@ AUTH = Leaf(auth_list)
 METADATA = Leaf(string_map)
 STRINGS = Leaf(strings)
 
-ENV = Obj({"name": TEXT, "value": TEXT, "secretRef": TEXT}, replace=True)
+def _env(value: Any) -> list[dict[str, str | None]]:
+    """Env vars by name (order is not meaningful); `value: ""` is no value. One function for the
+    whole list: it is the largest part of most bodies and compared on every pass."""
+    items = [
+        {"name": text(e.get("name")), "value": text(e.get("value")), "secretRef": text(e.get("secretRef"))}
+        for e in (value if isinstance(value, list) else [])
+        if isinstance(e, dict)
+    ]
+    return sorted(items, key=lambda e: e["name"] or "")
+
+
+ENV = Leaf(_env)
 MOUNT = Obj({"volumeName": TEXT, "mountPath": TEXT, "subPath": TEXT})
 RESOURCES = Obj({"cpu": Leaf(number), "memory": Leaf(memory)})
 
@@ -144,7 +155,7 @@ def _container(probes: bool) -> Obj:
         "resources": RESOURCES,
         "command": STRINGS,
         "args": STRINGS,
-        "env": Named(ENV, sort=True),
+        "env": ENV,
         "volumeMounts": Items(MOUNT),
     }
     if probes:
@@ -284,7 +295,7 @@ def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[dict[str, 
     """Field-level changes between a desired body and a live body: [{field, live, desired}]."""
     want = canonical(desired)
     have = canonical(live, want)
-    if _norm(want) == _norm(have):  # the common case, without walking the tree
+    if want == have:  # the common case (values are normalised plain data), without walking the tree
         return []
     changes: list[dict[str, Any]] = []
     _walk(want, have, "", changes)
