@@ -132,6 +132,7 @@ AUTH = Leaf(auth_list)
 METADATA = Leaf(string_map)
 STRINGS = Leaf(strings)
 
+
 def _env(value: Any) -> list[dict[str, str | None]]:
     """Env vars by name (order is not meaningful); `value: ""` is no value. One function for the
     whole list: it is the largest part of most bodies and compared on every pass."""
