@@ -75,6 +75,12 @@ FIELD_NOTES = {
     "AppSpec.tags": "Kept alongside SynosCD's ownership tags (synoscd-managed, synoscd-source, "
     "synoscd-revision).",
     "JobSpec.cronExpression": "Required with triggerType Schedule.",
+    "JobSpec.identity": "As for an App: `system` and user-assigned identity resource ids; others attached "
+    "by hand are kept.",
+    "JobSpec.externalSecrets": "As for an App: secrets set outside Git that references may name.",
+    "JobSpec.volumes": "Declared (even `[]`): owned with every container's mounts; left out: kept.",
+    "JobSpec.initContainers": "Declared (even `[]`): owned; left out: kept.",
+    "JobSpec.workloadProfileName": "Left out: the live profile is kept.",
     "JobSpec.suspend": "true: SynosCD leaves the job as it is.",
     "Container.memory": "`Gi` or `Mi`; stored as Gi (512Mi -> 0.5Gi).",
     "Container.cpu": "Cores, e.g. 0.25.",
