@@ -272,15 +272,31 @@ def test_identities_attached_by_hand_are_kept_and_ids_compare_case_insensitively
         lambda c: c["ingress"].update(transport="Auto"),
         lambda c: c["registries"][0].update(identity="", username="bob", passwordSecretRef="acr"),
         lambda c: c["ingress"].update(targetPort="80"),
+        lambda c: c["registries"][1].update(identity=UAI.lower(), server="Other.AzureCR.io"),
+        lambda c: c["secrets"][0].update(identity=UAI.upper()),
+        lambda c: c["registries"].reverse(),
     ],
-    ids=["enum-casing", "transport-casing", "empty-string-is-absent", "numeric-string"],
+    ids=[
+        "enum-casing",
+        "transport-casing",
+        "empty-string-is-absent",
+        "numeric-string",
+        "registry-identity-and-server-casing",
+        "secret-identity-casing",
+        "registry-order",
+    ],
 )
 def test_what_the_service_rewrites_is_not_drift(live_change: Any) -> None:
     spec = {
         "containers": [CONTAINER],
         "activeRevisionsMode": "Single",
         "ingress": {"targetPort": 80},
-        "registries": [{"server": "contoso.azurecr.io", "username": "bob", "passwordSecretRef": "acr"}],
+        "identity": [UAI],
+        "secrets": {"db": f"{VAULT}/db"},
+        "registries": [
+            {"server": "contoso.azurecr.io", "username": "bob", "passwordSecretRef": "acr"},
+            {"server": "other.azurecr.io", "identity": UAI},
+        ],
         "externalSecrets": ["acr"],
     }
     body = app_envelope(app(spec), TARGET)
