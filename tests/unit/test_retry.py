@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from synoscd.engine.operation import failure_note, select
 from synoscd.engine.plan import Backoff, PlanInput, plan, resource_key
 from synoscd.state.operation import Operation
-from tests.unit.test_plan import NOW, desired, live_of
+from tests.unit.test_plan import NOW, OURS, desired, live_of
 from tests.unit.test_waves import item
 
 # -- backoff ---------------------------------------------------------------------------------------------
@@ -97,6 +97,7 @@ def test_only_what_the_failed_sync_has_still_to_write_waits_and_no_hook_runs() -
     steady = desired("steady")
     hook = item("migrate", kind="Job", **{"synoscd.io/hook": "PreSync"})
     inp = PlanInput(
+        **OURS,
         desired=(pending_new, synced, steady, hook),
         complete=True,
         live={x.key: x for x in (live_of(desired("synced", image="evil:6")), live_of(steady))},
