@@ -45,7 +45,7 @@ def calls(o: Ops) -> list[tuple[str, str]]:
     return [
         (c["method"], c["path"].split("/providers/Microsoft.App/")[-1])
         for c in o.stack.calls("arm")
-        if c["method"] in ("PUT", "POST", "DELETE")
+        if c["method"] in ("PUT", "PATCH", "POST", "DELETE")
     ]
 
 
