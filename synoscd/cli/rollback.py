@@ -119,6 +119,19 @@ def choose(revisions: list[Any], running: str | None, to: str | None, name: str)
     return earlier[0]
 
 
+def _write(arm: Any, kind: str, name: str, body: dict[str, Any], live: dict[str, Any] | None) -> None:
+    """The kept body holds the fields SynosCD owned at that revision: written like any pass writes
+    (a merge patch of those fields), so what others set on the live resource stays (invariant 9)."""
+    if live is None:
+        arm.begin_put(kind, name, body).result()
+        return
+    from synoscd.azure.merge import fill_secrets, write_patch
+
+    write = write_patch(body, live)
+    patch = fill_secrets(write.body, arm.list_secrets(kind, name)) if write.fill_secrets else write.body
+    arm.begin_patch(kind, name, patch).result()
+
+
 def rollback(args: argparse.Namespace) -> int:
     from synoscd.cli.control import who
     from synoscd.state import applied, apps, runtime
@@ -146,7 +159,7 @@ def rollback(args: argparse.Namespace) -> int:
     reason = f"{applied.ROLLBACK_REASON}{target.revision[:12]}"
     flag = apps.set_suspended(rt.table, args.name, True, who(), reason)  # first: no new pass undoes it
     try:
-        rt.arm.begin_put(kind, args.name, target.body).result()
+        _write(rt.arm, kind, args.name, target.body, live)
     except Exception as exc:
         if before is None or not before.suspended:  # as it was: the rollback did not happen
             apps.set_suspended(rt.table, args.name, False, who(), f"rollback failed: {exc}"[:300])
