@@ -170,7 +170,9 @@ def test_a_pass_with_a_create_a_heal_a_failure_and_a_blocked_prune(ops: Ops, ote
                 return str(span.attributes["synoscd.app"])
         return None
 
-    assert {write_of(s) for s in http if _method(s) == "PUT" and write_of(s)} == {"fresh", "doomed", "sick"}
+    # Creates are PUTs, the heal a PATCH (a merge patch of the owned fields).
+    assert {write_of(s) for s in http if _method(s) == "PUT" and write_of(s)} == {"fresh", "doomed"}
+    assert {write_of(s) for s in http if _method(s) == "PATCH" and write_of(s)} == {"sick"}
     lists = [s for s in http if under(s, "synoscd.live.list") and "/containerApps?" in str(s.attributes)]
     assert len(lists) == 1, "one span per request: the requests instrumentation leaves ARM to the SDK's"
     assert any(under(s, "synoscd.live.list") and _method(s) == "GET" for s in http), "ARM listing"
@@ -188,7 +190,10 @@ def test_a_pass_with_a_create_a_heal_a_failure_and_a_blocked_prune(ops: Ops, ote
     puts_counted = total(after, "synoscd.arm.calls", method="PUT") - total(
         before, "synoscd.arm.calls", method="PUT"
     )
-    assert puts_counted == 3
+    patches_counted = total(after, "synoscd.arm.calls", method="PATCH") - total(
+        before, "synoscd.arm.calls", method="PATCH"
+    )
+    assert (puts_counted, patches_counted) == (2, 1), "two creates, one heal"
     assert (
         after[
             (
