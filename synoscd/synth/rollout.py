@@ -39,8 +39,11 @@ def decide(
     (status, message) of a live resource ("Kind/name"), ("Missing", "") when absent."""
     s = dataclasses.replace(state, pending=list(pending), cause=cause or state.cause)
     if s.status == "Stopped" and revision is not None and s.stopped_revision not in (None, revision):
-        # A new commit (a fix, most likely): go on, without gating on the step that stopped it.
-        s = dataclasses.replace(s, status="Progressing", reason="", acknowledged=True, stopped_revision=None)
+        # A new commit (a fix, most likely): go on at once, gated neither on the step that stopped it
+        # nor on the cooldown since that step (the broken composition should get the fix first).
+        s = dataclasses.replace(
+            s, status="Progressing", reason="", acknowledged=True, stopped_revision=None, last_step_at=None
+        )
     if s.paused:
         return Decision(None, dataclasses.replace(s, status="Paused", reason="paused (synos rollout resume)"))
     if s.status == "Stopped":

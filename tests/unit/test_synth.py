@@ -320,6 +320,15 @@ def test_degraded_stops_until_resume_or_a_new_commit() -> None:
     assert rollout.decide(paused, ["b"], healthy, now=200, cooldown=1, revision="r2").state.status == "Paused"
 
 
+def test_a_new_commit_after_a_stop_goes_at_once_whatever_the_cooldown() -> None:
+    s = rollout.stepped(RolloutState(pending=["a", "b"]), "a", ["App/a-1"], now=100)
+    sick = lambda _a: ("Degraded", "revision failing")  # noqa: E731
+    stopped = rollout.decide(s, ["b"], sick, now=101, cooldown=60, revision="r1").state
+    assert stopped.status == "Stopped"
+    fix = rollout.decide(stopped, ["a", "b"], sick, now=102, cooldown=60, revision="r2")
+    assert fix.go == "a", fix.wait  # the broken composition takes the fix first, not 60 s later
+
+
 # -- the author helper ----------------------------------------------------------------------------------
 
 
