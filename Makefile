@@ -1,13 +1,15 @@
 # Two commands work on a fresh machine with Python 3.11, Node/npm, git and make:
 #   make test   install everything, lint, and run the whole suite
 #   make demo   bring the local stack up, run the main job against it, tear it down
+# and the local stack to try SynosCD by hand (README, "Try it on the local stack"):
+#   make up     the stand-ins, Azurite and the local Functions host, until Ctrl-C
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: test demo lint install clean unit integration bench screenshots
+.PHONY: test demo lint install clean unit integration bench screenshots up
 # The dashboard's browser tests drive Debian's chromium (browser downloads from elsewhere fail here;
 # `playwright install` is never run): installed when missing, as root or through sudo.
 CHROMIUM := /usr/bin/chromium
@@ -70,6 +72,13 @@ bench: install
 screenshots: install $(CHROMIUM)
 	SYNOSCD_UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e/test_dashboard.py \
 	  -k "overview or drifted"
+
+# The local stack with the examples committed, the local Functions host and push webhooks, until
+# Ctrl-C; writes $(ENV_FILE) for `source`. OPS=DIR commits another folder of manifests.
+ENV_FILE ?= .stack.env
+OPS ?= examples/apps
+up: install
+	$(PY) -m emulators up --env-file $(ENV_FILE) --ops $(OPS) --functions
 
 # dist/: the Functions deployment zip (with Linux x86_64 / Python 3.11 wheels), the wheel and the sdist.
 .PHONY: package

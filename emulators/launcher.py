@@ -1,18 +1,24 @@
-"""Start the whole local stack — Azurite and the ARM, Key Vault and GitHub stand-ins — and describe
-it as `export NAME=value` lines: the SYNOSCD_* settings pointing at the stand-ins, plus
-REQUESTS_CA_BUNDLE and the managed-identity variables, so that with the file sourced both SynosCD and
-a plain Azure SDK script reach the stand-ins with no further setup.
+"""Start the whole local stack — Azurite and the ARM, Key Vault and GitHub stand-ins, and on request
+the local Functions host — and describe it as `export NAME=value` lines: the SYNOSCD_* settings
+pointing at the stand-ins, plus REQUESTS_CA_BUNDLE and the managed-identity variables, so that with
+the file sourced both SynosCD and a plain Azure SDK script reach the stand-ins with no further setup.
+
+With an ops folder the GitHub stand-in's repository starts with its manifests committed; with the
+Functions host, a `git push` to that repository delivers a signed push webhook to the host (a
+post-receive hook), and the host's timer heals drift on a short local schedule.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,6 +47,11 @@ GITHUB_REPO = "ops"
 GITHUB_APP_ID = 424242
 GITHUB_INSTALLATION_ID = 4242
 WEBHOOK_SECRET = "local-webhook-secret"  # local stack only; in Azure it lives in Key Vault
+EXAMPLES = REPO_ROOT / "examples" / "apps"
+CONFIG_PATH = "apps"
+# The local Functions host ticks every 5 s and runs a pass every 15 s, so drift heals while you watch
+# (in Azure: every minute, and a pass every 300 s).
+LOCAL_TIMER = {"SYNOSCD_TIMER_SCHEDULE": "*/5 * * * * *", "SYNOSCD_RECONCILE_INTERVAL_SECONDS": "15"}
 
 
 def free_port() -> int:
@@ -167,10 +178,8 @@ def start_blob_azurite(tls: CertPair) -> Azurite:
     return azurite
 
 
-def init_repo(repo_dir: Path, branch: str) -> Path:
-    """An ordinary git work tree with one empty commit; the GitHub stand-in serves what is committed."""
-    repo_dir.mkdir(parents=True, exist_ok=True)
-    git = [
+def _git(repo_dir: Path) -> list[str]:
+    return [
         "git",
         "-C",
         str(repo_dir),
@@ -179,9 +188,101 @@ def init_repo(repo_dir: Path, branch: str) -> Path:
         "-c",
         "user.email=synoscd@localhost.invalid",
     ]
+
+
+def init_repo(repo_dir: Path, branch: str) -> Path:
+    """An ordinary git work tree with one empty commit; the GitHub stand-in serves what is committed.
+    A clone may push to it (the work tree follows the pushed branch, as long as nobody edits it)."""
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    git = _git(repo_dir)
     subprocess.run([*git, "init", "-q", "-b", branch], check=True)
+    subprocess.run([*git, "config", "receive.denyCurrentBranch", "updateInstead"], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "Initial commit"], check=True)
     return repo_dir
+
+
+def commit_ops(repo_dir: Path, ops: Path) -> str:
+    """Commit an ops folder into the repository under `apps/` (SYNOSCD_GITHUB_CONFIG_PATH): a folder
+    that has an `apps/` folder gives that one, any other folder its own manifests."""
+    source = ops / CONFIG_PATH if (ops / CONFIG_PATH).is_dir() else ops
+    if not source.is_dir():
+        raise FileNotFoundError(f"--ops {ops}: not a folder")
+    target = repo_dir / CONFIG_PATH
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if path.is_file() and path.suffix.lower() in (".yaml", ".yml") and not rel.parts[0].startswith("."):
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / rel)
+            copied += 1
+    if not copied:
+        raise FileNotFoundError(f"--ops {ops}: no .yaml or .yml manifests in {source}")
+    git = _git(repo_dir)
+    subprocess.run([*git, "add", CONFIG_PATH], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", f"Add the manifests of {ops.name}"], check=True)
+    return subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def install_push_hook(repo_dir: Path, config: dict[str, str]) -> Path:
+    """A post-receive hook: every push to the repository delivers a signed push webhook (through the
+    GitHub stand-in, which builds GitHub's payload) to `config['url']`."""
+    hooks = repo_dir / ".git" / "hooks"
+    hooks.mkdir(parents=True, exist_ok=True)
+    settings = hooks / "push-webhook.json"
+    settings.write_text(json.dumps(config), encoding="utf-8")
+    settings.chmod(0o600)  # holds the local webhook secret
+    hook = hooks / "post-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={shlex.quote(str(REPO_ROOT))} exec {shlex.quote(sys.executable)} "
+        f"-m emulators.pushhook {shlex.quote(str(settings))}\n",
+        encoding="utf-8",
+    )
+    hook.chmod(0o755)
+    return hook
+
+
+@dataclass
+class FunctionsHostProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the launcher dies, even by SIGKILL (it could not stop us then)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_functions_host(env: dict[str, str]) -> FunctionsHostProcess:
+    """`python -m emulators.functions_host` in its own process, with the stack's settings."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.functions_host", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    host = FunctionsHostProcess(proc, f"http://127.0.0.1:{port}")
+    try:
+        wait_for_port(port, 60, proc)
+    except Exception:
+        host.stop()
+        raise
+    return host
 
 
 @dataclass
@@ -193,6 +294,7 @@ class Stack:
     servers: dict[str, RunningServer] = field(default_factory=dict)
     azurite: Azurite | None = None
     blob: Azurite | None = None  # HTTPS + OAuth blob service (synthesizer jobs)
+    functions: FunctionsHostProcess | None = None
     env: dict[str, str] = field(default_factory=dict)
     owns_workdir: bool = False
 
@@ -209,6 +311,9 @@ class Stack:
         return self.servers["keyvault"].emulator  # type: ignore[return-value]
 
     def stop(self) -> None:
+        if self.functions is not None:  # first: it talks to everything else
+            self.functions.stop()
+            self.functions = None
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
@@ -228,13 +333,43 @@ class Stack:
         self.stop()
 
 
-def start_stack(workdir: Path | None = None, with_azurite: bool = True) -> Stack:
+def start_stack(
+    workdir: Path | None = None,
+    with_azurite: bool = True,
+    ops: Path | None = None,
+    functions: bool = False,
+) -> Stack:
+    """The stand-ins and Azurite; `ops`: a folder of manifests committed to the GitHub stand-in's
+    repository; `functions`: also the local Functions host, with push webhooks wired to it."""
     owns = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="synoscd-stack-")) if workdir is None else workdir
     workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(workdir=workdir, issuer=TokenIssuer(), owns_workdir=owns)
     try:
         _start(stack, with_azurite)
+        repo_dir = Path(stack.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"])
+        if ops is not None:
+            commit_ops(repo_dir, ops)
+        if functions:
+            if stack.azurite is None:
+                raise ValueError("the Functions host needs Azurite (its state table)")
+            stack.env.update(LOCAL_TIMER)
+            stack.functions = start_functions_host(stack.env)
+            webhook = f"{stack.functions.url}/api/github/webhook"
+            install_push_hook(
+                repo_dir,
+                {
+                    "github": stack.env["SYNOSCD_GITHUB_API_URL"],
+                    "ca": stack.env["REQUESTS_CA_BUNDLE"],
+                    "url": webhook,
+                    "secret": WEBHOOK_SECRET,
+                    "owner": GITHUB_OWNER,
+                    "name": GITHUB_REPO,
+                },
+            )
+            stack.env["SYNOSCD_EMULATOR_FUNCTIONS_URL"] = stack.functions.url
+            stack.env["SYNOSCD_EMULATOR_WEBHOOK_URL"] = webhook
+            stack.env["SYNOSCD_EMULATOR_PIDS"] += f" {stack.functions.proc.pid}"
     except BaseException:
         stack.stop()
         raise
@@ -283,7 +418,7 @@ def _start(stack: Stack, with_azurite: bool) -> None:
         "SYNOSCD_GITHUB_REPO_OWNER": GITHUB_OWNER,
         "SYNOSCD_GITHUB_REPO_NAME": GITHUB_REPO,
         "SYNOSCD_GITHUB_BRANCH": "main",
-        "SYNOSCD_GITHUB_CONFIG_PATH": "apps",
+        "SYNOSCD_GITHUB_CONFIG_PATH": CONFIG_PATH,
         "SYNOSCD_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SYNOSCD_KEYVAULT_URL": vault_url,
         # The managed-identity protocol azure-identity speaks in App Service and Functions.

@@ -26,6 +26,7 @@ ARM_AUDIENCE = "https://management."  # management.azure.com / management.core.w
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
 NAME = r"(?P<name>[^/]+)"
+_RG_IN_PATH = re.compile(r"/resourceGroups/([^/]+)", re.IGNORECASE)
 ENV_ID = re.compile(
     rf"/subscriptions/[^/]+/resourceGroups/([^/]+)/{PROVIDER}/(managedEnvironments|connectedEnvironments)/([^/]+)",
     re.IGNORECASE,
@@ -215,7 +216,18 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             )
         if sub.lower() != self.subscription_id.lower():
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        m = _RG_IN_PATH.search(req.path)
+        if m and not self._group_exists(m.group(1)):
+            # ARM answers every request scoped to a missing group so, listing included.
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{m.group(1)}' could not be found.")
         self._settle()
+
+    def _group_exists(self, rg: str) -> bool:
+        """Groups exist where an environment or a seeded resource lives (no group API here)."""
+        rg = rg.lower()
+        return any(g == rg for g, _ in self.environments) or any(
+            r.rg.lower() == rg for r in self.resources.values()
+        )
 
     # -- shared resource helpers ----------------------------------------------------------------
     def _key(self, kind: str, rg: str, name: str) -> tuple[str, str, str]:

@@ -33,14 +33,30 @@ class ArmError(Exception):
         self.status = status
 
 
+# ARM error codes whose fix is a setting: say which.
+SETTING_FOR_CODE = {
+    "ResourceGroupNotFound": "SYNOSCD_AZURE_RESOURCE_GROUP",
+    "SubscriptionNotFound": "SYNOSCD_AZURE_SUBSCRIPTION_ID",
+    "InvalidSubscriptionId": "SYNOSCD_AZURE_SUBSCRIPTION_ID",
+}
+
+
 def describe(exc: Exception, what: str, endpoint: str) -> ArmError:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    from synoscd.errors import first_line, local_hint, unreachable
 
     if isinstance(exc, ArmError):
         return exc
+    reason = unreachable(exc)
+    if reason:  # before the credential: a token endpoint that cannot be reached is not a refusal
+        return ArmError(
+            f"{what}: cannot reach ARM {endpoint} or its token endpoint ({reason}); check "
+            f"SYNOSCD_ARM_ENDPOINT and the network{local_hint(endpoint)}"
+        )
     if isinstance(exc, ClientAuthenticationError):
         return ArmError(
-            f"{what}: ARM {endpoint} refused the credential ({str(exc).splitlines()[0]}); check "
+            f"{what}: ARM {endpoint} refused the credential ({first_line(exc)}); check "
             "SYNOSCD_AZURE_MANAGED_IDENTITY_CLIENT_ID and the identity's role assignment",
             "Unauthorized",
             401,
@@ -57,14 +73,14 @@ def describe(exc: Exception, what: str, endpoint: str) -> ArmError:
         )
     if isinstance(exc, HttpResponseError):
         code = getattr(getattr(exc, "error", None), "code", None)
-        message = getattr(getattr(exc, "error", None), "message", None) or str(exc).splitlines()[0]
-        return ArmError(f"{what}: {code or exc.status_code}: {message}", code, exc.status_code)
-    if isinstance(exc, ServiceRequestError | OSError):
-        return ArmError(
-            f"{what}: ARM {endpoint} did not answer ({type(exc).__name__}); check SYNOSCD_ARM_ENDPOINT "
-            "and the network"
-        )
-    return ArmError(f"{what}: {type(exc).__name__}: {exc}")
+        message = getattr(getattr(exc, "error", None), "message", None) or first_line(exc)
+        hint = ""
+        if code in SETTING_FOR_CODE:
+            hint = f"; check {SETTING_FOR_CODE[code]}"
+        elif code == "AuthorizationFailed" or exc.status_code == 403:
+            hint = "; grant the identity 'Container Apps Contributor' on the resource group"
+        return ArmError(f"{what}: {code or exc.status_code}: {message}{hint}", code, exc.status_code)
+    return ArmError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
 
 
 @dataclass(frozen=True)
@@ -187,9 +203,18 @@ class Arm:
         """The target environment (id, location); read once per process: it does not move."""
         if self._environment is None:
             name = self.settings.azure_container_app_environment or ""
-            env = self._call(
-                f"reading environment {name}", self.client.managed_environments.get, self.rg, name
-            )
+            try:
+                env = self._call(
+                    f"reading environment {name}", self.client.managed_environments.get, self.rg, name
+                )
+            except ArmError as exc:
+                if exc.code != "ResourceNotFound":
+                    raise
+                raise ArmError(
+                    f"{exc}; check SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT ({name} in {self.rg})",
+                    exc.code,
+                    exc.status,
+                ) from exc
             self._environment = Environment(env.id, env.name, env.location)
         return self._environment
 

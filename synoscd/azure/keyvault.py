@@ -33,31 +33,42 @@ class KeyVaultSecrets:
         self._lock = threading.Lock()
 
     def _fetch(self, name: str) -> tuple[str, str | None]:
-        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-
         try:
             secret = self.client.get_secret(name)
-        except ResourceNotFoundError as exc:
-            raise SecretUnavailable(
+        except Exception as exc:
+            raise self._explain(exc, name) from exc
+        return secret.value or "", secret.properties.version
+
+    def _explain(self, exc: Exception, name: str) -> SecretUnavailable:
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+        from synoscd.errors import first_line, local_hint, unreachable
+
+        reason = unreachable(exc)
+        if reason:  # first: a token endpoint that cannot be reached is not a refusal
+            return SecretUnavailable(
+                f"cannot reach Key Vault {self.vault_url} or its token endpoint for secret {name!r} "
+                f"({reason}); check SYNOSCD_KEYVAULT_URL and the network{local_hint(self.vault_url)}"
+            )
+        if isinstance(exc, ResourceNotFoundError):
+            return SecretUnavailable(
                 f"secret {name!r} not found in Key Vault {self.vault_url}; "
                 f"create it (synos bootstrap --store-secrets) or check SYNOSCD_KEYVAULT_URL"
-            ) from exc
-        except ClientAuthenticationError as exc:
-            raise SecretUnavailable(
-                f"cannot authenticate to Key Vault {self.vault_url} for secret {name!r}: "
-                f"{str(exc).splitlines()[0]}; grant the identity 'Key Vault Secrets User'"
-            ) from exc
-        except HttpResponseError as exc:
-            raise SecretUnavailable(
+            )
+        if isinstance(exc, ClientAuthenticationError) or getattr(exc, "status_code", None) == 403:
+            return SecretUnavailable(
+                f"Key Vault {self.vault_url} refused the credential for secret {name!r}: "
+                f"{first_line(exc)}; grant the identity 'Key Vault Secrets User'"
+            )
+        if isinstance(exc, HttpResponseError):
+            return SecretUnavailable(
                 f"Key Vault {self.vault_url} answered {exc.status_code} for secret {name!r}: "
-                f"{str(exc).splitlines()[0]}"
-            ) from exc
-        except Exception as exc:
-            raise SecretUnavailable(
-                f"Key Vault {self.vault_url} did not answer for secret {name!r}: "
-                f"{type(exc).__name__}; check SYNOSCD_KEYVAULT_URL and the network"
-            ) from exc
-        return secret.value or "", secret.properties.version
+                f"{first_line(exc)}"
+            )
+        return SecretUnavailable(
+            f"Key Vault {self.vault_url} failed for secret {name!r}: {type(exc).__name__}: "
+            f"{first_line(exc)}; check SYNOSCD_KEYVAULT_URL and the network"
+        )
 
     def _entry(self, name: str) -> tuple[str, str | None]:
         now = time.monotonic()

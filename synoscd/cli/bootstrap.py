@@ -42,12 +42,28 @@ def add(sub: Any) -> None:
     p.set_defaults(run=bootstrap)
 
 
-def _check(name: str, fn: Callable[[], str], fix: str) -> dict[str, Any]:
+STATUS = {
+    None: "ok",
+    "missing": "MISSING",
+    "unreachable": "CANNOT REACH",
+    "refused": "REFUSED",
+    "not-found": "NOT FOUND",
+    "error": "FAILED",
+}
+
+
+def _check(name: str, fn: Callable[[], str], fixes: Callable[[str, Exception], str]) -> dict[str, Any]:
+    """Run one check. A failure says which of three things happened — the service could not be
+    reached, it refused us, or what a setting names is not there — because each has its own fix."""
+    from synoscd.config import MissingSetting
+    from synoscd.errors import first_line, problem
+
     try:
-        return {"check": name, "ok": True, "detail": fn(), "fix": None}
+        return {"check": name, "ok": True, "problem": None, "detail": fn(), "fix": None}
     except Exception as exc:
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        return {"check": name, "ok": False, "detail": detail, "fix": fix}
+        kind = "missing" if isinstance(exc, MissingSetting) else problem(exc)
+        fix = "set the missing settings (see the settings check)" if kind == "missing" else fixes(kind, exc)
+        return {"check": name, "ok": False, "problem": kind, "detail": first_line(exc), "fix": fix}
 
 
 def _settings_check(settings: Any) -> dict[str, Any]:
@@ -68,21 +84,53 @@ def _settings_check(settings: Any) -> dict[str, Any]:
         return {
             "check": "settings",
             "ok": False,
+            "problem": "missing",
             "detail": f"missing: {', '.join(missing)}",
             "fix": "set " + ", ".join(missing) + " (Function App settings in Azure; export them locally)",
         }
     return {
         "check": "settings",
         "ok": True,
+        "problem": None,
         "detail": f"{len(needed)} required settings present",
         "fix": None,
     }
+
+
+def _reach(setting: str, url: str) -> str:
+    from synoscd.errors import local_hint
+
+    return f"check {setting} ({url}) and the network{local_hint(url)}"
+
+
+def _or(value: Any, placeholder: str) -> str:
+    """A value for a suggested command; never 'None' in a command someone pastes."""
+    return placeholder if value in (None, "") else str(value)
 
 
 def checks(rt: Any) -> list[dict[str, Any]]:
     s = rt.settings
     results = [_settings_check(s)]
     identity = s.azure_managed_identity_client_id or "the signed-in identity (DefaultAzureCredential)"
+    sub, rg = (
+        _or(s.azure_subscription_id, "<subscription-id>"),
+        _or(s.azure_resource_group, "<resource-group>"),
+    )
+    env_name = _or(s.azure_container_app_environment, "<environment>")
+
+    def arm_fix(not_found: str) -> Callable[[str, Exception], str]:
+        def fix(kind: str, exc: Exception) -> str:
+            if kind == "unreachable":
+                return _reach("SYNOSCD_ARM_ENDPOINT", s.arm_endpoint)
+            if kind == "refused":
+                return (
+                    f"grant {identity} 'Container Apps Contributor' and 'Container Apps Jobs Contributor' on "
+                    f"resource group {rg}: az role assignment create --assignee <principal-id> --role "
+                    f"'Container Apps Contributor' --scope /subscriptions/{sub}/resourceGroups/{rg}"
+                )
+            return not_found
+
+        return fix
 
     def environment() -> str:
         env = rt.arm.environment()
@@ -96,48 +144,68 @@ def checks(rt: Any) -> list[dict[str, Any]]:
         _check(
             "resource group",
             resource_group,
-            f"grant {identity} the role 'Container Apps Contributor' on resource group "
-            f"{s.azure_resource_group} (az role assignment create --assignee <principal> --role "
-            f"'Container Apps Contributor' --scope /subscriptions/{s.azure_subscription_id}"
-            f"/resourceGroups/{s.azure_resource_group}); check SYNOSCD_ARM_ENDPOINT",
+            arm_fix(
+                f"check SYNOSCD_AZURE_RESOURCE_GROUP ({rg}) and SYNOSCD_AZURE_SUBSCRIPTION_ID ({sub}): "
+                f"az group show -n {rg} --subscription {sub}"
+            ),
         )
     )
     results.append(
         _check(
             "environment",
             environment,
-            f"check SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT ({s.azure_container_app_environment}): "
-            f"az containerapp env list -g {s.azure_resource_group} -o table",
+            arm_fix(
+                f"check SYNOSCD_AZURE_CONTAINER_APP_ENVIRONMENT ({env_name}): "
+                f"az containerapp env list -g {rg} -o table"
+            ),
         )
     )
     if s.keyvault_url:
+
+        def vault_fix(name: str) -> Callable[[str, Exception], str]:
+            def fix(kind: str, exc: Exception) -> str:
+                if kind == "unreachable":
+                    return _reach("SYNOSCD_KEYVAULT_URL", s.keyvault_url)
+                if kind == "refused":
+                    return f"grant {identity} 'Key Vault Secrets User' on the vault {s.keyvault_url}"
+                return (
+                    f"store it: synos bootstrap --store-secrets ... (or az keyvault secret set --vault-name "
+                    f"<vault> --name {name} --file <file>)"
+                )
+
+            return fix
+
         for name in SECRETS:
             results.append(
-                _check(
-                    f"key vault secret {name}",
-                    lambda n=name: _secret_present(rt, n),
-                    f"synos bootstrap --store-secrets ... (or az keyvault secret set --vault-name "
-                    f"<vault> --name {name} --file <file>); grant {identity} 'Key Vault Secrets "
-                    f"User' on the vault",
-                )
+                _check(f"key vault secret {name}", lambda n=name: _secret_present(rt, n), vault_fix(name))
             )
-    results.append(
-        _check(
-            "github repository",
-            lambda: _github(rt),
-            "install the GitHub App on the repository (permissions: contents read, metadata read, "
-            "commit statuses write); check SYNOSCD_GITHUB_REPO_OWNER, SYNOSCD_GITHUB_REPO_NAME, "
-            "SYNOSCD_GITHUB_BRANCH, SYNOSCD_GITHUB_API_URL and the App's id, installation id and key",
+
+    def github_fix(kind: str, exc: Exception) -> str:
+        if type(exc).__name__ == "SecretUnavailable":
+            return "the GitHub App's secrets come from Key Vault: fix the key vault checks first"
+        if s.source_path:
+            return f"check SYNOSCD_SOURCE_PATH ({s.source_path}) and SYNOSCD_GITHUB_CONFIG_PATH"
+        if kind == "unreachable":
+            return _reach("SYNOSCD_GITHUB_API_URL", s.github_api_url)
+        if kind == "refused":
+            return (
+                "GitHub refused the App's credentials: check the App's id, installation id and private key "
+                "(Key Vault secrets or SYNOSCD_GITHUB_APP_*) and that the App is installed"
+            )
+        return (
+            "install the GitHub App on the repository (permissions: contents read, metadata read, commit "
+            "statuses write); check SYNOSCD_GITHUB_REPO_OWNER, SYNOSCD_GITHUB_REPO_NAME and "
+            "SYNOSCD_GITHUB_BRANCH"
         )
-    )
-    results.append(
-        _check(
-            "state table",
-            lambda: _state(rt),
-            f"grant {identity} 'Storage Table Data Contributor' on the storage account; check "
-            "SYNOSCD_STATE_STORE (https://<account>.table.core.windows.net or a connection string)",
-        )
-    )
+
+    results.append(_check("github repository", lambda: _github(rt), github_fix))
+
+    def state_fix(kind: str, exc: Exception) -> str:
+        if kind == "refused":
+            return f"grant {identity} 'Storage Table Data Contributor' on the storage account"
+        return "check SYNOSCD_STATE_STORE (https://<account>.table.core.windows.net or a connection string)"
+
+    results.append(_check("state table", lambda: _state(rt), state_fix))
     return results
 
 
@@ -147,8 +215,10 @@ def _secret_present(rt: Any, name: str) -> str:
 
 
 def _github(rt: Any) -> str:
-    source = rt.source()
-    snapshot = source.snapshot()
+    from synoscd.sources.factory import build_source
+
+    # Without the table's blob cache: a state-store problem is the state table check's to report.
+    snapshot = build_source(rt.settings, rt.secrets).snapshot()
     where = rt.settings.source_path or f"{rt.settings.repo_full_name}@{rt.settings.github_branch}"
     return f"{where} at {snapshot.revision[:12]}: {len(snapshot.files)} manifest files"
 
@@ -200,17 +270,33 @@ def bootstrap(args: argparse.Namespace) -> int:
     results = checks(rt)
     doc = {"ok": all(r["ok"] for r in results), "stored": stored, "checks": results}
 
-    def view(d: dict[str, Any]) -> str:
-        lines = [f"stored in Key Vault: {', '.join(d['stored'])}"] if d["stored"] else []
-        lines.append(
-            table(
-                ["check", "status", "detail"],
-                [(r["check"], "ok" if r["ok"] else "MISSING", r["detail"]) for r in d["checks"]],
-            )
-        )
-        lines += [f"fix {r['check']}: {r['fix']}" for r in d["checks"] if not r["ok"]]
-        lines.append("all prerequisites are in place" if d["ok"] else "some prerequisites are missing")
-        return "\n".join(lines)
-
-    emit(doc, args.output, view)
+    emit(doc, args.output, _view)
     return 0 if doc["ok"] else 1
+
+
+def _view(d: dict[str, Any]) -> str:
+    """Each long error once: a row whose detail repeats an earlier one points at it, and checks with
+    the same fix share one line."""
+    lines = [f"stored in Key Vault: {', '.join(d['stored'])}"] if d["stored"] else []
+    first_with: dict[str, str] = {}
+    rows = []
+    for r in d["checks"]:
+        detail = r["detail"]
+        if not r["ok"] and detail in first_with:
+            detail = f"(same as {first_with[detail]})"
+        elif not r["ok"]:
+            first_with[detail] = r["check"]
+        rows.append((r["check"], STATUS.get(r.get("problem"), "FAILED") if not r["ok"] else "ok", detail))
+    lines.append(table(["check", "status", "detail"], rows, max_width=80))
+    fixes: dict[str, list[str]] = {}
+    for r in d["checks"]:
+        if not r["ok"]:
+            fixes.setdefault(r["fix"], []).append(r["check"])
+    lines += [f"fix {', '.join(names)}: {fix}" for fix, names in fixes.items()]
+    failed = [r for r in d["checks"] if not r["ok"]]
+    full = [r for r in failed if r["detail"] and len(r["detail"]) > 50]
+    lines += [f"{r['check']}: {r['detail']}" for r in full if first_with.get(r["detail"]) == r["check"]]
+    lines.append(
+        "all prerequisites are in place" if d["ok"] else f"{len(failed)} of {len(d['checks'])} checks failed"
+    )
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from synoscd.cli.output import CliError, emit, table
+from synoscd.cli.output import CliError, cell, emit, short_rev, table
 from synoscd.cli.prompt import add_yes, confirm
 from synoscd.cli.views import when
 
@@ -144,13 +144,14 @@ def _rt() -> Any:
 
 
 def set_suspended(args: argparse.Namespace) -> int:
+    from synoscd.cli.names import require_known
     from synoscd.state import apps
 
     verb = "Suspend" if args.suspend else "Resume"
+    rt = _rt()
+    require_known(rt, args.name)
     confirm(args, f"{verb} reconciliation of {args.name}?")
-    flag = apps.set_suspended(
-        _rt().table, args.name, args.suspend, who(), getattr(args, "reason", "") or None
-    )
+    flag = apps.set_suspended(rt.table, args.name, args.suspend, who(), getattr(args, "reason", "") or None)
     doc = {
         "name": flag.name,
         "suspended": flag.suspended,
@@ -335,6 +336,9 @@ def restore(args: argparse.Namespace) -> int:
     rt = _rt()
     tomb = history.latest_tombstone(rt.table, args.name)
     if tomb is None:
+        from synoscd.cli.names import require_known
+
+        require_known(rt, args.name)  # an unknown name is a usage error (2), with "did you mean"
         raise CliError(f"no tombstone for {args.name!r}: SynosCD never pruned it", code=1)
     kind = tomb["kind"]
     if rt.arm.get(kind, args.name) is not None:
@@ -369,53 +373,100 @@ def reconcile(args: argparse.Namespace) -> int:
     from synoscd.state import history, lease
 
     name = getattr(args, "name", None)
+    rt = _rt()
+    if name:
+        from synoscd.cli.names import require_known
+
+        require_known(rt, name)
     if args.local:
         from synoscd.engine.reconcile import run_pass
 
         confirm(args, "Run a reconcile pass now, here (it writes to Azure)?")
         return render_pass(run_pass("cli", app=name), args)
-    rt = _rt()
+    say = progress(args)
     requested = time.time()
     lease.request(rt.table, f"cli:{who()}")
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
+    say("requested a pass from the Functions host")
+    started = time.monotonic()
+    deadline = started + args.timeout
+    while True:
         done = [
             p
             for p in history.list_passes(rt.table, limit=10)
             if p.started_at >= requested - 1 and p.finished_at
         ]
         if done:
-            doc = done[-1].to_dict()
-            if name:
-                from synoscd.state import apps
-
-                status = apps.get_status(rt.table, "App", name) or apps.get_status(rt.table, "Job", name)
-                doc["app"] = (
-                    None
-                    if status is None
-                    else {
-                        "name": name,
-                        "syncState": status.sync_state,
-                        "health": status.health,
-                        "message": status.message,
-                    }
-                )
-            emit(
-                doc,
-                args.output,
-                lambda d: (
-                    f"pass {d['id']} ({d['trigger']}) {d['outcome']} at revision "
-                    f"{(d['revision'] or '-')[:12]}: {d['counts']}"
-                    + (
-                        ""
-                        if not d.get("app")
-                        else f"\n{name}: {d['app']['syncState']}, {d['app']['health']} {d['app']['message']}"
-                    )
-                ),
+            return _show_served(rt, done[-1].to_dict(), name, args)
+        served, why = serving_now(rt)
+        waited = time.monotonic() - started
+        if not served and waited >= NO_HOST_GRACE:
+            raise CliError(
+                f"nobody is serving pass requests: {why}. Start the local one with `make up`; in Azure check "
+                "that the Function App runs (az functionapp show ... --query state). `synos reconcile "
+                f"{args.what}{' ' + name if name else ''} --local` runs the pass here instead."
             )
-            return 0 if doc["outcome"] != "failed" else 2
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"no pass finished within {args.timeout:.0f} s although {why}; see `synos get status` "
+                "(a long pass may still be running)"
+            )
+        say(f"waiting for the pass ({waited:.0f} s): {why}")
         time.sleep(1.0)
-    raise CliError(
-        f"no pass ran within {args.timeout:.0f} s; is the Function App running? (its timer serves "
-        "requests on every tick; `--local` runs the pass here)"
+
+
+# A host that has just started ticks within its first period: give it that long (and fail well within
+# ten seconds when nobody is there).
+NO_HOST_GRACE = 7.0
+
+
+def serving_now(rt: Any) -> tuple[bool, str]:
+    from synoscd.state import heartbeat, lease
+
+    holder, _pending = lease.read(rt.table)
+    return heartbeat.serving(heartbeat.read(rt.table), holder is not None, time.time())
+
+
+def progress(args: argparse.Namespace) -> Any:
+    """Progress lines on stderr for people (a terminal, table output); silent for scripts."""
+    import sys
+
+    if args.output not in ("table", "wide") or not sys.stderr.isatty():
+        return lambda _message: None
+    return lambda message: print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def _show_served(rt: Any, doc: dict[str, Any], name: str | None, args: argparse.Namespace) -> int:
+    from synoscd.cli.sync import pass_exit_code
+
+    if name:
+        from synoscd.state import apps
+
+        status = apps.get_status(rt.table, "App", name) or apps.get_status(rt.table, "Job", name)
+        doc["app"] = (
+            None
+            if status is None
+            else {
+                "name": name,
+                "syncState": status.sync_state,
+                "health": status.health,
+                "message": status.message,
+            }
+        )
+    emit(
+        doc,
+        args.output,
+        lambda d: (
+            f"pass {d['id']} ({d['trigger']}) {d['outcome']} at revision {short_rev(d['revision'])}: "
+            f"{cell(d['counts'])}"
+            + (
+                ""
+                if not d.get("app")
+                else f"\n{name}: {d['app']['syncState']}, {d['app']['health']}"
+                + (f": {d['app']['message']}" if d["app"]["message"] else "")
+            )
+            + "".join(f"\nerror: {e}" for e in d.get("errors") or [])
+        ),
     )
+    if doc["outcome"] == "source-error":  # the error is on stdout already
+        return 2
+    return pass_exit_code(doc)

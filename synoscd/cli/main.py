@@ -20,7 +20,7 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
         "-o",
         "--output",
         choices=FORMATS,
-        help="output format: table (default), json or yaml",
+        help="output format: table (default; long values cut with …), wide (nothing cut), json or yaml",
         **({"default": "table"} if defaults else keep),
     )  # type: ignore[arg-type]
     common.add_argument(
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         from synoscd.logs import configure
 
         configure(logging.DEBUG if args.debug else logging.INFO)
+    else:
+        _quiet()
     try:
         return _run(args)
     finally:
@@ -114,11 +116,28 @@ def _flush_telemetry() -> None:
         telemetry.flush(5.0)
 
 
+def _quiet() -> None:
+    """Without -v or --debug the user sees our one- or two-line errors, not the SDKs' log records
+    (azure-identity logs every failed token attempt at WARNING) nor Python warnings: a handler that
+    drops everything keeps logging's last-resort handler from printing them on stderr."""
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
 def _human(exc: Exception) -> str:
-    from synoscd.config import MissingSetting
+    from pydantic import ValidationError
+
+    from synoscd.config import MissingSetting, env_name
 
     if isinstance(exc, MissingSetting):
         return str(exc)
+    if isinstance(exc, ValidationError):  # a SYNOSCD_* variable with a value the settings refuse
+        problems = [
+            f"{env_name(str(e['loc'][0])) if e['loc'] else 'a setting'}: {e['msg']}" for e in exc.errors()
+        ]
+        return "invalid setting " + "; ".join(problems)
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__) + ("" if len(text) <= 1 else " (--debug for details)")
 

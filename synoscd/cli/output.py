@@ -1,13 +1,21 @@
-"""One renderer for every command: table for people, json and yaml (the same data) for machines."""
+"""One renderer for every command: tables for people (`-o table`, or `-o wide` with nothing cut),
+json and yaml (the same data) for machines. Table cells are rendered for humans — never a Python
+repr — and a value that does not fit is cut with an ellipsis, never silently."""
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "wide", "json", "yaml")
+MAX_CELL = 50  # characters of one table cell in `-o table`; `-o wide` shows everything
+ELLIPSIS = "…"
+
+_wide: contextvars.ContextVar[bool] = contextvars.ContextVar("wide", default=False)
 
 
 class CliError(Exception):
@@ -18,12 +26,67 @@ class CliError(Exception):
         self.code = code
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+def is_wide() -> bool:
+    return _wide.get()
+
+
+def fit(text: str, width: int | None = None) -> str:
+    """`text` on one line; cut to `width` with an ellipsis (never in `-o wide`)."""
+    text = " ".join(text.split()) if "\n" in text or "\t" in text else text
+    width = None if is_wide() else (width or MAX_CELL)
+    if width is None or len(text) <= width:
+        return text
+    return text[: width - 1] + ELLIPSIS
+
+
+def cell(value: Any) -> str:
+    """A value as a person reads it: no None, True, {'a': 1} or ['x'] in a table."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={cell(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(cell(v) for v in value) or "-"
+    return str(value)
+
+
+def short_rev(revision: str | None) -> str:
+    """A commit as git shows it (12 hex digits) and a content hash likewise; whole in `-o wide`."""
+    if not revision:
+        return "-"
+    if is_wide():
+        return revision
+    if revision.startswith("sha256:"):
+        return revision[:19]
+    is_sha = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    return revision[:12] if is_sha else revision
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = MAX_CELL) -> str:
+    cells = [[fit(cell(v), max_width) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
+
+
+def error_line(error: Mapping[str, Any]) -> str:
+    """`file:line: field: message`, leaving out the parts that are empty."""
+    where = ":".join(str(p) for p in (error.get("file"), error.get("line")) if p not in (None, ""))
+    parts = [p for p in (where, error.get("field"), error.get("message")) if p not in (None, "")]
+    return ": ".join(str(p) for p in parts)
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str:
+    """'; did you mean "x"?' when a candidate is close (case alone counts as close), else ''."""
+    pool = sorted(set(candidates))
+    exact = [c for c in pool if c.lower() == name.lower()]
+    close = exact or difflib.get_close_matches(name.lower(), pool, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
 def emit(
@@ -39,5 +102,13 @@ def emit(
             yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, allow_unicode=True)
         )
     else:
-        out.write((as_table(data) if as_table else json.dumps(data, indent=2, default=str)) + "\n")
+        token = _wide.set(fmt == "wide")
+        try:
+            out.write((as_table(data) if as_table else json.dumps(data, indent=2, default=str)) + "\n")
+        finally:
+            _wide.reset(token)
     out.flush()
+
+
+def human(fmt: str) -> bool:
+    return fmt in ("table", "wide")

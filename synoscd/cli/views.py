@@ -8,7 +8,7 @@ import argparse
 import time
 from typing import Any
 
-from synoscd.cli.output import CliError, emit, table
+from synoscd.cli.output import CliError, cell, emit, short_rev, table
 from synoscd.cli.watch import add_watch_options, watch
 
 
@@ -115,22 +115,44 @@ def when(at: float | None) -> str | None:
 
 
 def config(args: argparse.Namespace) -> int:
-    from synoscd.config import env_name, load_settings
+    from synoscd.config import Settings, env_name, load_settings
 
     settings = load_settings()
     origins = settings.origins()
     rows = [
-        {"name": env_name(name), "value": value, "source": origins[name]}
+        {
+            "name": env_name(name),
+            "value": value,
+            "source": origins[name],
+            "description": Settings.model_fields[name].description,
+        }
         for name, value in settings.masked().items()
     ]
+    doc = {"settings": rows, "manifests": manifests_location(settings)}
     emit(
-        {"settings": rows},
+        doc,
         args.output,
-        lambda d: table(
-            ["setting", "value", "source"], [(r["name"], r["value"], r["source"]) for r in d["settings"]]
+        lambda d: (
+            table(
+                ["setting", "value", "source"], [(r["name"], r["value"], r["source"]) for r in d["settings"]]
+            )
+            + f"\nmanifests: {d['manifests']}"
         ),
     )
     return 0
+
+
+def manifests_location(s: Any) -> str:
+    """Where the manifests are read from, in words: how the source settings combine."""
+    folder = "" if s.github_config_path.strip("/") in ("", ".") else s.github_config_path.strip("/")
+    if s.source_path:
+        where = f"{s.source_path.rstrip('/')}/{folder}" if folder else s.source_path
+        return (
+            f"the local folder {where} (SYNOSCD_SOURCE_PATH + SYNOSCD_GITHUB_CONFIG_PATH; "
+            "at its git HEAD when it is a clean git repository)"
+        )
+    repo = s.repo_full_name or "<SYNOSCD_GITHUB_REPO_OWNER>/<SYNOSCD_GITHUB_REPO_NAME>"
+    return f"GitHub {repo}, branch {s.github_branch}, folder {folder or '(root)'} (via {s.github_api_url})"
 
 
 # -- get ----------------------------------------------------------------------
@@ -187,12 +209,12 @@ def get_apps(args: argparse.Namespace) -> int:
                 (
                     r["name"],
                     r["kind"],
-                    (r["desiredRevision"] or "-")[:12],
-                    (r["appliedRevision"] or "-")[:12],
+                    short_rev(r["desiredRevision"]),
+                    short_rev(r["appliedRevision"]),
                     r["syncState"],
                     r["health"],
                     r["lastSyncedAgo"],
-                    (r["message"] or "")[:60],
+                    r["message"],
                 )
                 for r in d["apps"]
             ],
@@ -217,6 +239,7 @@ def get_source(args: argparse.Namespace) -> int:
     synced = next((p for p in history.list_passes(rt.table, limit=50) if p.outcome == "succeeded"), None)
     doc["lastSyncedCommit"] = synced.revision if synced else None
     doc["lastSyncedAt"] = when(synced.finished_at) if synced else None
+    doc["manifests"] = manifests_location(s)
     emit(doc, args.output, lambda d: table(["field", "value"], [(k, v) for k, v in d.items()]))
     return 0
 
@@ -235,6 +258,7 @@ def status_view(rt: Any) -> dict[str, Any]:
         if holder is None
         else {"holder": holder.holder, "expiresAt": when(holder.expires_at), "trigger": holder.trigger},
         "pendingRequests": pending,
+        "functions": functions_doc(rt, holder is not None),
     }
 
 
@@ -246,8 +270,8 @@ def get_status(args: argparse.Namespace) -> int:
         lines = [
             "last pass: none"
             if p is None
-            else f"last pass {p['id']} ({p['trigger']}) {p['outcome']} at {(p['revision'] or '-')[:12]}, "
-            f"{ago(p['startedAt'])}, {p['durationMs']} ms, {p['counts']}"
+            else f"last pass {p['id']} ({p['trigger']}) {p['outcome']} at {short_rev(p['revision'])}, "
+            f"{ago(p['startedAt'])}, {p['durationMs']} ms: {cell(p['counts'])}"
         ]
         if p and p["prune"].get("blocked"):
             lines.append(f"prune blocked: {p['prune']['blocked']}")
@@ -258,11 +282,12 @@ def get_status(args: argparse.Namespace) -> int:
             else f"lease: held by {lease_doc['holder']} until {lease_doc['expiresAt']}"
         )
         lines.append(f"pending requests: {d['pendingRequests']}")
+        lines.append(f"functions: {d['functions']['detail']}")
         o = d["operation"]
         if o is not None:
             where = f" at {o['phase']} wave {o['wave']}" if o["status"] == "Running" else ""
             lines.append(
-                f"operation on {o['revision'][:12]}: {o['status']}{where}"
+                f"operation on {short_rev(o['revision'])}: {o['status']}{where}"
                 + (f" ({o['message']})" if o["message"] else "")
             )
             if o["status"] == "Failed":
@@ -275,6 +300,21 @@ def get_status(args: argparse.Namespace) -> int:
 
     emit(doc, args.output, view)
     return 0
+
+
+def functions_doc(rt: Any, lease_held: bool) -> dict[str, Any]:
+    """Whether a Functions host serves requests, from the timer's heartbeat row."""
+    from synoscd.state import heartbeat
+
+    beat = heartbeat.read(rt.table)
+    now = time.time()
+    alive, detail = heartbeat.serving(beat, lease_held, now)
+    return {
+        "serving": alive,
+        "detail": detail,
+        "lastTick": when(beat.at) if beat else None,
+        "tickSeconds": round(beat.period, 1) if beat else None,
+    }
 
 
 # -- status app / all ----------------------------------------------------------------------
@@ -371,10 +411,9 @@ def describe_view(rt: Any, name: str, kinds: tuple[str, ...] = ("App", "Job")) -
         trace = _trace_of(rt, status.last_pass) if status is not None else None
         found.append(describe_one(name, kind, status, flags, op, live, trace))
     if not found:
-        raise CliError(
-            f"no app or job named {name!r} in the state table or in resource group "
-            f"{rt.settings.azure_resource_group}"
-        )
+        from synoscd.cli.names import known_names, unknown_name_error
+
+        raise unknown_name_error(rt, name, known_names(rt))
     return {"resources": found}
 
 
@@ -453,7 +492,7 @@ def status_all(args: argparse.Namespace) -> int:
                     (r["live"] or {}).get("provisioningState"),
                     (r["live"] or {}).get("runningStatus"),
                     (r["live"] or {}).get("latestReadyRevision"),
-                    (r.get("message") or "")[:50],
+                    r.get("message"),
                 )
                 for r in d["apps"]
             ],
@@ -485,8 +524,8 @@ def show_history(args: argparse.Namespace) -> int:
                     ago(p["startedAt"]),
                     f"{p['durationMs']} ms",
                     p["outcome"],
-                    (p["revision"] or "-")[:12],
-                    " ".join(f"{k}={v}" for k, v in p["counts"].items()),
+                    short_rev(p["revision"]),
+                    p["counts"],
                     p.get("traceId") or "-",
                 )
                 for p in d["passes"]
@@ -575,9 +614,13 @@ def timeline_view(
 
 
 def app_timeline(args: argparse.Namespace) -> int:
-    doc = timeline_view(_rt(), args.name, args.tail)
+    rt = _rt()
+    doc = timeline_view(rt, args.name, args.tail)
     if not doc["events"]:
-        raise CliError(f"no recorded events for {args.name!r}", code=1)
+        from synoscd.cli.names import require_known
+
+        require_known(rt, args.name)  # an unknown name is a usage error (2), with "did you mean"
+        raise CliError(f"no recorded events for {args.name!r} yet", code=1)
     emit(
         doc,
         args.output,
@@ -591,7 +634,7 @@ def app_timeline(args: argparse.Namespace) -> int:
                     e["health"],
                     e["action"],
                     e["result"],
-                    (e["message"] or "")[:60],
+                    e["message"],
                 )
                 for e in d["events"]
             ],

@@ -1,4 +1,5 @@
-"""`--watch`: refresh in place until Ctrl-C (exit 0); `--count` bounds it for scripts and tests."""
+"""`--watch`: refresh in place until Ctrl-C (exit 0); `--count N` refreshes N times (it implies
+--watch: a bound given alone is not ignored)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from synoscd.cli.output import emit
+from synoscd.cli.output import CliError, emit
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -18,14 +19,16 @@ def add_watch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refresh", type=float, default=2.0, metavar="SECONDS", help="seconds between refreshes (2)"
     )
-    p.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
+    p.add_argument("--count", type=int, metavar="N", help="refresh N times, then stop (implies --watch)")
 
 
 def watch(args: argparse.Namespace, fetch: Callable[[], Any], view: Callable[[Any], str]) -> int:
-    if not args.watch:
+    if args.count is not None and args.count < 1:
+        raise CliError("--count must be at least 1")
+    if not args.watch and args.count is None:
         emit(fetch(), args.output, view)
         return 0
-    in_place = sys.stdout.isatty() and args.output == "table"
+    in_place = sys.stdout.isatty() and args.output in ("table", "wide")
     shown = 0
     try:
         while True:

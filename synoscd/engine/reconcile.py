@@ -48,6 +48,7 @@ class PassResult:
     plan: Plan | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     source_error: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. a force-push applied as pushed
     queued: bool = False  # another pass held the lease: this request was coalesced into its re-run
@@ -106,6 +107,7 @@ class PassResult:
             "revision": self.revision,
             "counts": self.counts,
             "errors": self.errors,
+            "warnings": self.warnings,
             "sourceError": self.source_error,
         }
         if self.notes:
@@ -459,7 +461,10 @@ def _one_pass(
             revision=result.revision,
             outcome=result.outcome,
             counts=result.counts,
-            errors=[e["message"] if "message" in e else str(e) for e in result.errors][:50],
+            errors=(
+                [f"source error: {result.source_error}"] if result.source_error else []
+            )  # `synos history` and `reconcile` show why
+            + [e["message"] if "message" in e else str(e) for e in result.errors][:50],
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
             notes=result.notes,
             trace_id=result.trace_id,
@@ -530,6 +535,9 @@ def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot 
     ]
     desired = with_errors(desired, unread)
     result.errors = [e.to_dict() for e in desired.errors]
+    if not snapshot.files:  # a wrong config path or branch looks like this: say so, never silently
+        result.warnings.append(f"no manifests found under {snapshot.source} at {snapshot.revision}")
+        log.warning(result.warnings[-1], extra={"pass_id": result.id})
     return snapshot, desired
 
 

@@ -58,11 +58,12 @@ def due(now: float, last_started: float | None, interval: float, pending: int) -
 
 def on_timer(past_due: bool = False) -> dict[str, Any]:
     from synoscd.engine.reconcile import run_pass
-    from synoscd.state import history, lease, runtime
+    from synoscd.state import heartbeat, history, lease, runtime
 
     if past_due:
         log.warning("timer is past due", extra={"trigger": "timer"})
     rt = _runtime()
+    heartbeat.beat(rt.table, "timer")  # `synos reconcile` checks that someone serves its request
     settings = runtime.load(rt.table, rt.settings)
     latest = history.list_passes(rt.table, limit=1)
     _holder, pending = lease.read(rt.table)

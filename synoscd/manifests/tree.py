@@ -8,6 +8,15 @@ from pathlib import Path
 from .yaml_loader import DEFAULT_MAX_FILE_BYTES
 
 _SUFFIXES = (".yaml", ".yml")
+# Folders that hold tools, not manifests (their YAML would only be noise and slow a walk of `.`).
+_SKIPPED = frozenset({"node_modules", "__pycache__", "site-packages", "venv"})
+
+
+def _skipped(folder: str, name: str) -> bool:
+    """Hidden folders (.git, .github, .venv), tool folders, and any Python virtual environment."""
+    return (
+        name.startswith(".") or name in _SKIPPED or os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
+    )
 
 
 def read_tree(
@@ -15,7 +24,8 @@ def read_tree(
 ) -> dict[str, bytes]:
     """Every `.yaml`/`.yml` file under `root` as {relative POSIX path: content}.
 
-    Hidden files and folders (.git, .github) are skipped, folder symlinks are not followed, and a
+    Hidden files and folders (.git, .github), node_modules, __pycache__ and Python virtual
+    environments are skipped, folder symlinks are not followed, and a
     file symlink is read only when its target stays inside `root`. At most `max_file_bytes + 1`
     bytes are read per file: enough for `load_desired` to report the file as too large without
     reading all of it.
@@ -23,7 +33,7 @@ def read_tree(
     base = Path(root).resolve(strict=True)
     files: dict[str, bytes] = {}
     for folder, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        dirnames[:] = sorted(name for name in dirnames if not _skipped(folder, name))
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(_SUFFIXES):
                 continue

@@ -326,10 +326,12 @@ class GitHubSource:
         except GithubException as exc:
             raise _Answered(self._describe(exc, path), exc.status) from exc
         except Exception as exc:  # connection errors, exhausted retries, timeouts, bad JSON
-            first_line = (str(exc).splitlines() or [""])[0][:200]
+            from synoscd.errors import first_line, local_hint, unreachable
+
+            reason = unreachable(exc) or f"{type(exc).__name__}: {first_line(exc, 200)}"
             raise SourceError(
-                f"GitHub {self.api_url} did not answer GET {path}: {type(exc).__name__}: {first_line}; "
-                "check SYNOSCD_GITHUB_API_URL and the network"
+                f"cannot reach GitHub {self.api_url} (GET {path}: {reason}); "
+                f"check SYNOSCD_GITHUB_API_URL and the network{local_hint(self.api_url)}"
             ) from exc
         return status, resp_headers, data
 

@@ -41,9 +41,7 @@ class LocalSource:
     def _files(self) -> tuple[dict[str, bytes], dict[str, str]]:
         base = self.root / self.config_path if self.config_path else self.root
         if not base.is_dir():
-            raise SourceError(
-                f"{base} is not a folder; check SYNOSCD_SOURCE_PATH and SYNOSCD_GITHUB_CONFIG_PATH"
-            )
+            raise SourceError(self._no_folder(base))
         files: dict[str, bytes] = {}
         problems: dict[str, str] = {}
         for folder, dirnames, filenames in os.walk(base, followlinks=False):
@@ -83,6 +81,23 @@ class LocalSource:
                 "inside it, replace the link with the file"
             )
         return _bounded_read(target, self.max_file_bytes)
+
+    def _no_folder(self, base: Path) -> str:
+        """Say which setting to change: the config path is joined to the source path, and a common
+        mistake is to point SYNOSCD_SOURCE_PATH at the manifests folder itself."""
+        joined = (
+            f"{base} does not exist: SYNOSCD_GITHUB_CONFIG_PATH ({self.config_path}) is a folder inside "
+            f"SYNOSCD_SOURCE_PATH ({self.root})"
+        )
+        holds = self.root.is_dir() and any(
+            p.suffix.lower() in (".yaml", ".yml") for p in self.root.iterdir() if p.is_file()
+        )
+        if not holds:
+            return f"{joined}; check both settings"
+        fix = f"set SYNOSCD_GITHUB_CONFIG_PATH=. to read the manifests in {self.root} itself"
+        if self.root.name == self.config_path:
+            fix += f", or SYNOSCD_SOURCE_PATH={self.root.parent}"
+        return f"{joined}, and {self.root} holds manifests: {fix}"
 
     def snapshot(self, at: str | None = None) -> Snapshot:
         if not self.root.exists():

@@ -75,22 +75,41 @@ def open_table(
 
     `budget` bounds every retry wait (the pass's remaining seconds); `timeouts` are the connection and
     read timeouts of each request."""
+    from synoscd.errors import first_line, local_hint, problem, unreachable
+
     options: dict[str, Any] = {
         "budget": budget or (lambda: float("inf")),
         "retries": retries,
         "connection_timeout": timeouts[0],
         "read_timeout": timeouts[1],
     }
-    if store.startswith(("http://", "https://")):
-        service = _BoundedTableService(endpoint=store, credential=credential, **options)
-    else:
-        service = _BoundedTableService.from_connection_string(store, **options)
+    try:
+        if store.startswith(("http://", "https://")):
+            service = _BoundedTableService(endpoint=store, credential=credential, **options)
+        else:
+            service = _BoundedTableService.from_connection_string(store, **options)
+    except ValueError as exc:  # the SDK's "Connection string is either blank or malformed."
+        raise StateError(
+            f"SYNOSCD_STATE_STORE is neither a table endpoint (https://ACCOUNT.table.core.windows.net) nor a "
+            f"storage connection string ({first_line(exc)}); check SYNOSCD_STATE_STORE"
+        ) from exc
     try:
         return service.create_table_if_not_exists(table_name)
     except (ServiceRequestError, HttpResponseError) as exc:
+        reason = unreachable(exc)
+        if reason:
+            raise StateError(
+                f"cannot reach the state store {service.url} ({reason}); check SYNOSCD_STATE_STORE"
+                f"{local_hint(service.url)}"
+            ) from exc
+        if problem(exc) == "refused":
+            raise StateError(
+                f"the state store {service.url} refused us ({first_line(exc)}); grant the identity "
+                "'Storage Table Data Contributor' on the storage account, or check SYNOSCD_STATE_STORE"
+            ) from exc
         raise StateError(
-            f"state store {service.url} did not answer ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            "check SYNOSCD_STATE_STORE"
+            f"the state store {service.url} answered {type(exc).__name__}: {first_line(exc)}; "
+            "check SYNOSCD_STATE_STORE and SYNOSCD_STATE_TABLE"
         ) from exc
 
 
