@@ -83,6 +83,10 @@ def describe(exc: Exception, what: str, endpoint: str) -> ArmError:
     return ArmError(f"{what}: {type(exc).__name__}: {first_line(exc)}")
 
 
+def _group_missing(exc: Exception) -> bool:
+    return getattr(getattr(exc, "error", None), "code", None) == "ResourceGroupNotFound"
+
+
 @dataclass(frozen=True)
 class Environment:
     id: str
@@ -254,7 +258,9 @@ class Arm:
 
         try:
             return self._ops(kind).get(self.rg, name).as_dict()
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _group_missing(exc):  # not "no such app": nothing in that group can be read
+                raise describe(exc, f"reading {kind} {name}", self.endpoint) from exc
             return None
         except Exception as exc:
             raise describe(exc, f"reading {kind} {name}", self.endpoint) from exc
@@ -264,7 +270,9 @@ class Arm:
 
         try:
             return self.client.container_apps_revisions.get_revision(self.rg, app, revision).as_dict()
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _group_missing(exc):
+                raise describe(exc, f"reading revision {revision} of {app}", self.endpoint) from exc
             return None
         except Exception as exc:
             raise describe(exc, f"reading revision {revision} of {app}", self.endpoint) from exc

@@ -399,7 +399,7 @@ def reconcile(args: argparse.Namespace) -> int:
             return _show_served(rt, done[-1].to_dict(), name, args)
         served, why = serving_now(rt)
         waited = time.monotonic() - started
-        if not served and waited >= NO_HOST_GRACE:
+        if not served and (waited >= NO_HOST_GRACE or time.monotonic() >= deadline):
             raise CliError(
                 f"nobody is serving pass requests: {why}. Start the local one with `make up`; in Azure check "
                 "that the Function App runs (az functionapp show ... --query state). `synos reconcile "
