@@ -32,7 +32,7 @@ def is_wide() -> bool:
 
 def fit(text: str, width: int | None = None) -> str:
     """`text` on one line; cut to `width` with an ellipsis (never in `-o wide`)."""
-    text = " ".join(text.split()) if "\n" in text or "\t" in text else text
+    text = " ".join(text.split()) if any(c.isspace() and c != " " for c in text) else text
     width = None if is_wide() else (width or MAX_CELL)
     if width is None or len(text) <= width:
         return text
