@@ -148,6 +148,9 @@ param operatorSecretNames array = []
 ])
 param operatorPrincipalType string = 'User'
 
+@description('Also let operatorPrincipalId write apps and jobs in the target group (Container Apps Contributor and Container Apps Jobs Contributor), for `synos restore` and `synos sync --force-prune` from a workstation. Off: the operator reads live state only.')
+param operatorWriteAccess bool = false
+
 @description('Grant Managed Identity Operator on the target group, for manifests that attach user-assigned identities.')
 param grantManagedIdentityOperator bool = false
 
@@ -292,6 +295,7 @@ module targetAccess 'modules/target-access.bicep' = {
     grantManagedIdentityOperator: grantManagedIdentityOperator
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
+    operatorWriteAccess: operatorWriteAccess
   }
 }
 

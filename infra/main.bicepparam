@@ -31,6 +31,8 @@ param alwaysReadyInstances = 0
 
 // Optional: your own object id (az ad signed-in-user show --query id -o tsv) to run `synos` locally.
 param operatorPrincipalId = ''
+// true: that operator may also write apps and jobs (synos restore, synos sync --force-prune).
+param operatorWriteAccess = false
 
 param githubAppId = readEnvironmentVariable('GITHUB_APP_ID', '')
 param githubAppInstallationId = readEnvironmentVariable('GITHUB_APP_INSTALLATION_ID', '')

@@ -18,6 +18,8 @@ param containerAppEnvironmentName string
 param grantManagedIdentityOperator bool
 param operatorPrincipalId string
 param operatorPrincipalType string
+@description('Also let the operator write apps and jobs here (synos restore, synos sync --force-prune).')
+param operatorWriteAccess bool = false
 
 // Read during the deployment (its default domain is an output), so a missing environment, or one in
 // another group, fails the deployment instead of the first pass.
@@ -55,11 +57,32 @@ resource identityOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// A human operator reads live state (`synos status`, `synos diff`); writes stay with the functions.
+// A human operator reads live state (`synos status`, `synos diff`); writes stay with the functions
+// unless operatorWriteAccess (below).
 resource operatorReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(resourceGroup().id, operatorPrincipalId, builtInRoles.reader)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.reader)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+// Opt-in: an operator who runs `synos restore` or `synos sync --force-prune` writes apps and jobs from a
+// workstation, with the same two roles SynosCD's identity holds here.
+resource operatorAppsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId) && operatorWriteAccess) {
+  name: guid(resourceGroup().id, operatorPrincipalId, builtInRoles.containerAppsContributor)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.containerAppsContributor)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+  }
+}
+
+resource operatorJobsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId) && operatorWriteAccess) {
+  name: guid(resourceGroup().id, operatorPrincipalId, builtInRoles.containerAppsJobsContributor)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.containerAppsJobsContributor)
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType
   }

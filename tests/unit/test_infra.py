@@ -741,3 +741,36 @@ def test_the_dead_mans_window_covers_three_intervals() -> None:
         "P1D",
         "P2D",
     }
+
+
+def test_operator_write_access_is_optional_and_grants_exactly_the_two_write_roles() -> None:
+    """docs/operations.md has operators run `synos restore` and `synos sync --force-prune`: they write
+    apps and jobs, which Reader does not allow. The write roles come only with operatorWriteAccess."""
+    params = declarations(tree(MAIN), "parameter_declaration")
+    assert "operatorWriteAccess" in params and text(params["operatorWriteAccess"].children[-1]) == "false"
+    for module in ("modules/target-access.bicep",):
+        access = tree(INFRA / module)
+        assert "operatorWriteAccess" in declarations(access, "parameter_declaration")
+        operator = [
+            r
+            for r in resources(access, "Microsoft.Authorization/roleAssignments@")
+            if "operatorPrincipalId" in text(prop(body(r), "properties") or r)
+        ]
+        gated = [r for r in operator if "operatorWriteAccess" in text(r)]
+        roles = {
+            n
+            for r in gated
+            for n in EXPECTED_ROLES
+            if f"builtInRoles.{n})" in text(prop(body(r), "properties") or r)
+        }
+        assert roles == {"containerAppsContributor", "containerAppsJobsContributor"}, roles
+        for r in gated:
+            assert "!empty(operatorPrincipalId) && operatorWriteAccess" in text(r)
+        ungated = {
+            n for r in operator if r not in gated for n in EXPECTED_ROLES if f"builtInRoles.{n})" in text(r)
+        }
+        assert ungated == {"reader"}, "without the parameter the operator only reads"
+    passed = prop(body(declarations(tree(MAIN), "module_declaration")["targetAccess"]), "params")
+    assert passed is not None and "operatorWriteAccess: operatorWriteAccess" in text(passed)
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text()
+    assert "operatorWriteAccess" in guide and "synos restore" in guide
