@@ -129,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     ops_dir = None if args.no_ops else args.ops.resolve()
     if ops_dir is not None and not ops_dir.is_dir():
         parser.error(f"--ops {args.ops}: not a folder")
-    return _up(args.env_file, args.workdir, ops_dir, args.functions)
+    try:
+        return _up(args.env_file, args.workdir, ops_dir, args.functions)
+    except FileNotFoundError as exc:  # a missing tool or an ops folder without manifests
+        print(f"python -m emulators up: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ class Settings(BaseSettings):
         "webhook secret; in Azure a Key Vault reference app setting "
         "(else Key Vault secret github-webhook-secret)",
     )
-    source_path: str | None = _f(None, "a local folder or git repository to use instead of GitHub")
+    source_path: str | None = _f(
+        None,
+        "a local folder or git repository to use instead of GitHub; manifests are read from its "
+        "SYNOSCD_GITHUB_CONFIG_PATH folder (. for the folder itself)",
+    )
 
     # -- Azure ------------------------------------------------------------------------------------
     azure_subscription_id: str | None = _f(None, "subscription of the target resource group")

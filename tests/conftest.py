@@ -74,10 +74,12 @@ class LaunchedStack:
             self.admin(service, "POST", "reset")
 
 
-def launch_stack(env_file: Path, log_file: Path, timeout: float = 90.0) -> LaunchedStack:
+def launch_stack(
+    env_file: Path, log_file: Path, timeout: float = 90.0, extra: tuple[str, ...] = ()
+) -> LaunchedStack:
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "emulators", "up", "--env-file", str(env_file)],
+            [sys.executable, "-m", "emulators", "up", "--env-file", str(env_file), *extra],
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

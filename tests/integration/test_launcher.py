@@ -136,3 +136,51 @@ def test_the_default_repository_accepts_admin_commits(tmp_path: Path) -> None:
             check=True,
         ).stdout.split(maxsplit=1)
         assert log[0] == sha and log[1].strip() == "SynosCD Test"
+
+
+def _committed(repo: str) -> list[str]:
+    out = subprocess.run(
+        ["git", "-C", repo, "ls-tree", "-r", "--name-only", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_the_repository_starts_with_the_examples_a_given_folder_or_nothing(tmp_path: Path) -> None:
+    examples = sorted(f"apps/{p.name}" for p in (REPO_ROOT / "examples" / "apps").glob("*.yaml"))
+    mine = tmp_path / "mine"
+    (mine / "team").mkdir(parents=True)
+    (mine / "web.yaml").write_text("kind: App\n")
+    (mine / "team" / "worker.yml").write_text("kind: App\n")
+    (mine / "notes.txt").write_text("not a manifest\n")
+    for extra, want in (
+        ((), examples),
+        (("--ops", str(mine)), ["apps/team/worker.yml", "apps/web.yaml"]),
+        (("--no-ops",), []),
+    ):
+        run = tmp_path / f"run{len(extra)}-{bool(extra) and extra[0]}"
+        run.mkdir()
+        launched = launch_stack(run / "stack.env", run / "launcher.log", extra=extra)
+        try:
+            assert _committed(launched.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"]) == want, extra
+            assert "SYNOSCD_EMULATOR_FUNCTIONS_URL" not in launched.env, "no Functions host unless asked"
+        finally:
+            stop_stack(launched.proc)
+
+
+def test_up_refuses_an_ops_folder_without_manifests(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "emulators", "up", "--env-file", str(tmp_path / "x.env"), "--ops", str(empty)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert (
+        out.returncode == 2 and "no .yaml or .yml manifests" in out.stderr and "Traceback" not in out.stderr
+    )
+    assert not (tmp_path / "x.env").exists()
