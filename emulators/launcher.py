@@ -49,9 +49,9 @@ GITHUB_INSTALLATION_ID = 4242
 WEBHOOK_SECRET = "local-webhook-secret"  # local stack only; in Azure it lives in Key Vault
 EXAMPLES = REPO_ROOT / "examples" / "apps"
 CONFIG_PATH = "apps"
-# The local Functions host ticks every 5 s and runs a pass every 15 s, so drift heals while you watch
+# The local Functions host ticks every 5 s and runs a pass every 10 s, so drift heals while you watch
 # (in Azure: every minute, and a pass every 300 s).
-LOCAL_TIMER = {"SYNOSCD_TIMER_SCHEDULE": "*/5 * * * * *", "SYNOSCD_RECONCILE_INTERVAL_SECONDS": "15"}
+LOCAL_TIMER = {"SYNOSCD_TIMER_SCHEDULE": "*/5 * * * * *", "SYNOSCD_RECONCILE_INTERVAL_SECONDS": "10"}
 
 
 def free_port() -> int:

@@ -1,10 +1,11 @@
 """Commands that take an app or job name check it: a name that is neither in Git, nor live in the
 resource group, nor in SynosCD's state table is a typo, and `synos suspend typo --yes` must not
-report success. The three reads run side by side; one that fails does not hide the others."""
+report success. The cheapest read goes first and the first that knows the name ends the check; only
+an unknown name pays for all three (for its "did you mean"). One read that fails does not hide the
+others. (One after another on purpose: lazy SDK imports in parallel threads can deadlock.)"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,18 +45,18 @@ def _table(rt: Any) -> set[str]:
     return names | {str(r["name"]) for r in rows if r.get("name")}
 
 
-def known_names(rt: Any) -> KnownNames:
-    known = KnownNames()
-    parts = {"desired": _desired, "live": _live, "table": _table}
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        futures = {part: pool.submit(fn, rt) for part, fn in parts.items()}
-    for part, future in futures.items():
-        try:
-            setattr(known, part, future.result())
-        except Exception as exc:
-            from synoscd.errors import first_line
+def known_names(rt: Any, looking_for: str | None = None) -> KnownNames:
+    """What the table, ARM and Git know; stops early once `looking_for` is found."""
+    from synoscd.errors import first_line
 
+    known = KnownNames()
+    for part, read in (("table", _table), ("live", _live), ("desired", _desired)):
+        try:
+            setattr(known, part, read(rt))
+        except Exception as exc:
             known.failures[part] = first_line(exc)
+        if looking_for is not None and looking_for in getattr(known, part):
+            break
     return known
 
 
@@ -75,7 +76,7 @@ def unknown_name_error(rt: Any, name: str, known: KnownNames) -> CliError:
 def require_known(rt: Any, name: str) -> KnownNames:
     """Return what is known, or raise a CliError (exit 2) with "did you mean" for an unknown name.
     When every part failed, the failure itself is the error (nothing could be checked)."""
-    known = known_names(rt)
+    known = known_names(rt, looking_for=name)
     if name in known.all:
         return known
     if len(known.failures) == 3:

@@ -5,6 +5,8 @@ local sources, `validate` without a path, `--count`, and `sync` showing its plan
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pty
@@ -30,10 +32,49 @@ BROKEN = "apiVersion: synoscd.io/v1alpha1\nkind: App\nmetadata:\n  name: broken\
 REPR = re.compile(r"[{\[]'|'[}\]]|\bTrue\b|\bFalse\b|\bNone\b")
 
 
+class Synos(Cli):
+    """`synos` run in this process (main(argv), as the console script does) for speed; `sub=True`
+    runs it in a subprocess where what reaches the terminal is the point (log records, warnings)."""
+
+    def run(  # type: ignore[override]
+        self,
+        *args: str,
+        check: int | None = 0,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        sub: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        if sub:
+            return super().run(*args, check=check, env=env, timeout=timeout)
+        from synoscd.cli.main import main
+        from synoscd.engine.runtime import reset_runtime
+
+        wanted = env or self.env
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(wanted)
+        reset_runtime()  # settings are read once per runtime: a new one per command, as per process
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse
+                    code = int(exc.code or 0)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            reset_runtime()
+        done = subprocess.CompletedProcess(["synos", *args], code, out.getvalue(), err.getvalue())
+        if check is not None:
+            assert code == check, f"synos {' '.join(args)} -> {code}\n{done.stdout}\n{done.stderr}"
+        return done
+
+
 @pytest.fixture
-def cli(fresh_stack: LaunchedStack) -> Iterator[Cli]:
+def cli(fresh_stack: LaunchedStack) -> Iterator[Synos]:
     fresh_stack.admin("arm", "PUT", "config", {"provisioningDelay": 0.1})
-    yield Cli(fresh_stack)
+    yield Synos(fresh_stack)
 
 
 def quiet(out: subprocess.CompletedProcess[str]) -> None:
@@ -52,7 +93,7 @@ def short_error(out: subprocess.CompletedProcess[str]) -> str:
 # -- 3. exit codes that hold everywhere -----------------------------------------------------------
 
 
-def test_exit_codes_per_outcome(cli: Cli) -> None:
+def test_exit_codes_per_outcome(cli: Synos) -> None:
     assert cli.run("diff", check=1).returncode == 1, "a difference"
     assert cli.json("sync", "--dry-run", check=1)["dryRun"] is True, "a dry run that would change things"
     assert cli.json("sync", "--yes")["outcome"] == "succeeded"
@@ -93,7 +134,7 @@ def test_exit_codes_per_outcome(cli: Cli) -> None:
 # -- 4. names are checked -------------------------------------------------------------------------
 
 
-def test_unknown_names_are_refused_with_did_you_mean(cli: Cli) -> None:
+def test_unknown_names_are_refused_with_did_you_mean(cli: Synos) -> None:
     cli.json("sync", "--yes")
     for args in (
         ["suspend", "alpah", "--yes"],
@@ -122,7 +163,7 @@ def test_unknown_names_are_refused_with_did_you_mean(cli: Cli) -> None:
 # -- 5. output a person can read --------------------------------------------------------------------
 
 
-def test_tables_cut_long_values_with_an_ellipsis_and_wide_shows_them(cli: Cli) -> None:
+def test_tables_cut_long_values_with_an_ellipsis_and_wide_shows_them(cli: Synos) -> None:
     long_path = "/tmp/" + "a-very-long-folder-name/" * 4 + "ops"
     env = {**cli.env, "SYNOSCD_SOURCE_PATH": long_path}
     table = cli.run("config", env=env).stdout
@@ -142,13 +183,13 @@ def test_tables_cut_long_values_with_an_ellipsis_and_wide_shows_them(cli: Cli) -
     assert "create=3" in cli.run("history").stdout and "a, b" in cli.run("set", "--show").stdout
 
 
-def test_count_alone_refreshes_that_many_times(cli: Cli) -> None:
+def test_count_alone_refreshes_that_many_times(cli: Synos) -> None:
     cli.json("sync", "--yes")
     out = cli.run("status", "all", "--count", "2", "--refresh", "0.1", "-o", "json").stdout
     assert len([json.loads(c) for c in out.replace("}\n{", "}\x00{").split("\x00")]) == 2
 
 
-def test_sync_shows_the_plan_then_asks(cli: Cli) -> None:
+def test_sync_shows_the_plan_then_asks(cli: Synos) -> None:
     """On a terminal, `synos sync` prints what it would do before the question; 'n' writes nothing."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
@@ -181,7 +222,7 @@ def test_sync_shows_the_plan_then_asks(cli: Cli) -> None:
 # -- 6. errors that name the fix ------------------------------------------------------------------
 
 
-def _stack_down(cli: Cli, tmp: Path) -> dict[str, str]:
+def _stack_down(cli: Synos, tmp: Path) -> dict[str, str]:
     """What a shell that sourced .stack.env sees after the stack stopped: nothing answers, and the
     certificate file is gone."""
     return {
@@ -196,7 +237,7 @@ def _stack_down(cli: Cli, tmp: Path) -> dict[str, str]:
     }
 
 
-def test_errors_name_the_setting_with_the_stack_down(cli: Cli, tmp_path: Path) -> None:
+def test_errors_name_the_setting_with_the_stack_down(cli: Synos, tmp_path: Path) -> None:
     down = _stack_down(cli, tmp_path)
     for args in (
         ["get", "apps"],
@@ -207,34 +248,34 @@ def test_errors_name_the_setting_with_the_stack_down(cli: Cli, tmp_path: Path) -
         ["sync", "--yes"],
         ["reconcile", "source"],
     ):
-        err = short_error(cli.run(*args, env=down, check=2))
+        err = short_error(cli.run(*args, env=down, check=2, sub=args[0] in ("diff", "suspend")))
         assert re.search(r"SYNOSCD_[A-Z_]+", err) and "make up" in err, (args, err)
         assert "cannot reach" in err, (args, err)
     # Only the state store down: ARM and the source still answer; the error names the store.
     only_table = {**cli.env, "SYNOSCD_STATE_STORE": down["SYNOSCD_STATE_STORE"]}
     assert "SYNOSCD_STATE_STORE" in short_error(cli.run("diff", env=only_table, check=2))
-    boot = cli.run("bootstrap", env=down, check=1)
+    boot = cli.run("bootstrap", env=down, check=1, sub=True)
     quiet(boot)
     assert "CANNOT REACH" in boot.stdout and "grant" not in boot.stdout and "None" not in boot.stdout
     assert "(same as" in boot.stdout, "a long error repeated on every row is shown once"
     # --debug shows what the SDKs said, tracebacks included.
-    assert "Traceback" in cli.run("--debug", "get", "apps", env=down, check=None).stderr
+    assert "Traceback" in cli.run("--debug", "get", "apps", env=down, check=None, sub=True).stderr
 
 
-def test_a_garbage_connection_string_names_the_setting(cli: Cli) -> None:
+def test_a_garbage_connection_string_names_the_setting(cli: Synos) -> None:
     env = {**cli.env, "SYNOSCD_STATE_STORE": "garbage"}
-    err = short_error(cli.run("get", "apps", env=env, check=2))
+    err = short_error(cli.run("get", "apps", env=env, check=2, sub=True))
     assert "SYNOSCD_STATE_STORE" in err and "connection string" in err
     doc = json.loads(cli.run("bootstrap", "-o", "json", env=env, check=1).stdout)
     failed = {c["check"]: c for c in doc["checks"] if not c["ok"]}
     assert set(failed) == {"state table"} and "SYNOSCD_STATE_STORE" in failed["state table"]["fix"]
 
 
-def test_a_wrong_resource_group_is_an_error_naming_the_setting(cli: Cli) -> None:
+def test_a_wrong_resource_group_is_an_error_naming_the_setting(cli: Synos) -> None:
     cli.json("sync", "--yes")
     env = {**cli.env, "SYNOSCD_AZURE_RESOURCE_GROUP": "no-such-group"}
     for args in (["status", "all"], ["diff"], ["describe", "alpha"]):
-        err = short_error(cli.run(*args, env=env, check=2))
+        err = short_error(cli.run(*args, env=env, check=2, sub=args == ["status", "all"]))
         assert "ResourceGroupNotFound" in err and "SYNOSCD_AZURE_RESOURCE_GROUP" in err, (args, err)
     doc = json.loads(cli.run("bootstrap", "-o", "json", env=env, check=1).stdout)
     group = next(c for c in doc["checks"] if c["check"] == "resource group")
@@ -261,7 +302,7 @@ def test_bootstrap_with_nothing_set_suggests_no_command_with_none() -> None:
 # -- 2. local sources, documented and forgiving -------------------------------------------------------
 
 
-def test_a_local_source_says_which_setting_to_change(cli: Cli) -> None:
+def test_a_local_source_says_which_setting_to_change(cli: Synos) -> None:
     manifests = REPO_ROOT / "examples" / "apps"
     env = {**cli.env, "SYNOSCD_SOURCE_PATH": str(manifests)}
     err = short_error(cli.run("diff", env=env, check=2))
@@ -279,7 +320,7 @@ def test_a_local_source_says_which_setting_to_change(cli: Cli) -> None:
 
 
 def test_validate_without_a_path_reads_the_configured_folder_or_apps_and_skips_tools(
-    cli: Cli, tmp_path: Path
+    cli: Synos, tmp_path: Path
 ) -> None:
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "alpha.yaml").write_text(APP_YAML.format(name="alpha", tag="1"))
