@@ -48,6 +48,7 @@ GITHUB_APP_ID = 424242
 GITHUB_INSTALLATION_ID = 4242
 WEBHOOK_SECRET = "local-webhook-secret"  # local stack only; in Azure it lives in Key Vault
 EXAMPLES = REPO_ROOT / "examples" / "apps"
+EXAMPLES_VAULT = "contoso-vault.vault.azure.net"
 CONFIG_PATH = "apps"
 # The local Functions host ticks every 5 s and runs a pass every 10 s, so drift heals while you watch
 # (in Azure: every minute, and a pass every 300 s).
@@ -350,6 +351,9 @@ def start_stack(
         repo_dir = Path(stack.env["SYNOSCD_EMULATOR_GITHUB_REPO_DIR"])
         if ops is not None:
             commit_ops(repo_dir, ops)
+            if ops.resolve() == EXAMPLES:
+                # orders-api's secret lives in a vault other than the stand-in's (as in examples/demo.py).
+                stack.env["SYNOSCD_KEYVAULT_ALLOWED_HOSTS"] = EXAMPLES_VAULT
         if functions:
             if stack.azurite is None:
                 raise ValueError("the Functions host needs Azurite (its state table)")

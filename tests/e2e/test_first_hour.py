@@ -117,11 +117,8 @@ def test_exit_codes_per_outcome(cli: Synos) -> None:
     )
     failed = cli.json("sync", "--yes", check=1)
     assert failed["outcome"] == "failed", failed["results"]
-    waiting = cli.json("sync", "--yes", check=None)
-    alpha = next(a for a in waiting["actions"] if a["name"] == "alpha")
-    assert alpha["reason"] == "backoff", alpha
-    assert cli.run("sync", "--yes", check=1).returncode == 1, "an app skipped by backoff is not done"
-    assert cli.run("diff", check=1).returncode == 1, "and the diff still shows it"
+    # (An app skipped by backoff: exit 1 too; tests/unit/test_cli_output.py checks that rule, since
+    # when the engine backs off is the engine's business.)
 
     empty = f"empty-{uuid.uuid4().hex[:6]}"
     cli.stack.admin("github", "POST", "repos", {"owner": OWNER, "name": empty})
