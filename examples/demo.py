@@ -67,7 +67,7 @@ def show_pass(result: Any) -> None:
         )
         for a in doc["actions"]
     ]
-    print(table(["#", "kind", "name", "action", "reason", "changes"], rows))
+    print(table(["#", "kind", "name", "action", "reason", "changes"], rows, max_width=160))
     for e in doc["errors"]:
         print(f"  manifest error {e['file']}:{e['line']} {e['field']}: {e['message']}")
 
@@ -105,7 +105,13 @@ def show_live(rt: Any) -> None:
                     body.get("tags", {}).get("synoscd-revision", "")[:12],
                 )
             )
-    print(table(["kind", "name", "image", "provisioning", "ready revision", "synoscd-revision"], rows))
+    print(
+        table(
+            ["kind", "name", "image", "provisioning", "ready revision", "synoscd-revision"],
+            rows,
+            max_width=160,
+        )
+    )
 
 
 def show_compositions(rt: Any) -> None:
@@ -116,7 +122,7 @@ def show_compositions(rt: Any) -> None:
         (c.name, c.synthesizer, c.status, ", ".join(c.apps), c.message[:60])
         for c in state.load(rt.table).compositions.values()
     ]
-    print(table(["composition", "synthesizer", "status", "apps", "message"], rows))
+    print(table(["composition", "synthesizer", "status", "apps", "message"], rows, max_width=160))
 
 
 def register_synthesizer_image(stack: Any) -> None:
@@ -179,8 +185,9 @@ def main() -> int:
         stack.arm.calls.clear()
         result = run_pass("demo", rt=rt, wait_seconds=30)
         writes = [c for c in stack.arm.calls if c["method"] in ("PUT", "PATCH", "DELETE")]
+        counts = ", ".join(f"{k}={v}" for k, v in result.counts.items())
         print(
-            f"pass {result.id}: {result.counts}; ARM calls {len(stack.arm.calls)}, writes {len(writes)}, "
+            f"pass {result.id}: {counts}; ARM calls {len(stack.arm.calls)}, writes {len(writes)}, "
             f"synthesizers run {len((result.synthesis or {}).get('ran', []))}"
         )
         if writes or result.outcome == "failed" or (result.synthesis or {}).get("ran"):
