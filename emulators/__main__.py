@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from emulators.launcher import EXAMPLES, start_stack, write_env_file
+from emulators.launcher import EXAMPLES, ops_manifests, start_stack, write_env_file
 
 
 def _up(env_file: Path, workdir: Path | None, ops: Path | None, functions: bool) -> int:
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "drift":
         return _drift(args.name, args.image, args.container)
     ops_dir = None if args.no_ops else args.ops.resolve()
-    if ops_dir is not None and not ops_dir.is_dir():
-        parser.error(f"--ops {args.ops}: not a folder")
     try:
+        if ops_dir is not None:
+            ops_manifests(ops_dir)  # before anything starts
         return _up(args.env_file, args.workdir, ops_dir, args.functions)
     except FileNotFoundError as exc:  # a missing tool or an ops folder without manifests
         print(f"python -m emulators up: {exc}", file=sys.stderr)

@@ -202,22 +202,32 @@ def init_repo(repo_dir: Path, branch: str) -> Path:
     return repo_dir
 
 
-def commit_ops(repo_dir: Path, ops: Path) -> str:
-    """Commit an ops folder into the repository under `apps/` (SYNOSCD_GITHUB_CONFIG_PATH): a folder
-    that has an `apps/` folder gives that one, any other folder its own manifests."""
+def ops_manifests(ops: Path) -> tuple[Path, list[Path]]:
+    """The manifests an ops folder gives: those of its `apps/` folder (SYNOSCD_GITHUB_CONFIG_PATH)
+    when it has one, else its own. FileNotFoundError when there are none."""
     source = ops / CONFIG_PATH if (ops / CONFIG_PATH).is_dir() else ops
     if not source.is_dir():
         raise FileNotFoundError(f"--ops {ops}: not a folder")
-    target = repo_dir / CONFIG_PATH
-    copied = 0
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
-        if path.is_file() and path.suffix.lower() in (".yaml", ".yml") and not rel.parts[0].startswith("."):
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target / rel)
-            copied += 1
-    if not copied:
+    found = [
+        path
+        for path in sorted(source.rglob("*"))
+        if path.is_file()
+        and path.suffix.lower() in (".yaml", ".yml")
+        and not path.relative_to(source).parts[0].startswith(".")
+    ]
+    if not found:
         raise FileNotFoundError(f"--ops {ops}: no .yaml or .yml manifests in {source}")
+    return source, found
+
+
+def commit_ops(repo_dir: Path, ops: Path) -> str:
+    """Commit an ops folder's manifests into the repository under `apps/`."""
+    source, found = ops_manifests(ops)
+    target = repo_dir / CONFIG_PATH
+    for path in found:
+        rel = path.relative_to(source)
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / rel)
     git = _git(repo_dir)
     subprocess.run([*git, "add", CONFIG_PATH], check=True)
     subprocess.run([*git, "commit", "-q", "-m", f"Add the manifests of {ops.name}"], check=True)

@@ -247,6 +247,7 @@ def set_runtime(args: argparse.Namespace) -> int:
                 )
             ]
             + [("notify", ", ".join(f"{p['name']} ({p['kind']})" for p in d["notify"]) or "-", "table")],
+            max_width=None,  # settings are read whole
         ),
     )
     return 0

@@ -30,11 +30,10 @@ def is_wide() -> bool:
     return _wide.get()
 
 
-def fit(text: str, width: int | None = None) -> str:
-    """`text` on one line; cut to `width` with an ellipsis (never in `-o wide`)."""
+def fit(text: str, width: int | None = MAX_CELL) -> str:
+    """`text` on one line; cut to `width` with an ellipsis (never in `-o wide`, nor with width None)."""
     text = " ".join(text.split()) if any(c.isspace() and c != " " for c in text) else text
-    width = None if is_wide() else (width or MAX_CELL)
-    if width is None or len(text) <= width:
+    if width is None or is_wide() or len(text) <= width:
         return text
     return text[: width - 1] + ELLIPSIS
 
@@ -64,7 +63,8 @@ def short_rev(revision: str | None) -> str:
     return revision[:12] if is_sha else revision
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int = MAX_CELL) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int | None = MAX_CELL) -> str:
+    """Columns padded to their widest cell; cells cut at `max_width` (None: a detail view, never cut)."""
     cells = [[fit(cell(v), max_width) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]

@@ -240,7 +240,7 @@ def get_source(args: argparse.Namespace) -> int:
     doc["lastSyncedCommit"] = synced.revision if synced else None
     doc["lastSyncedAt"] = when(synced.finished_at) if synced else None
     doc["manifests"] = manifests_location(s)
-    emit(doc, args.output, lambda d: table(["field", "value"], [(k, v) for k, v in d.items()]))
+    emit(doc, args.output, lambda d: table(["field", "value"], list(d.items()), max_width=None))
     return 0
 
 
@@ -443,7 +443,7 @@ def _describe_table(doc: dict[str, Any]) -> str:
             rows.append(("sync", text))
         for key, value in (r["live"] or {"live": "not found in Azure"}).items():
             rows.append((f"live.{key}", value))
-        out.append(table(["field", "value"], rows))
+        out.append(table(["field", "value"], rows, max_width=None))  # one app in detail: nothing cut
         for change in (r["status"] or {}).get("changes", []):
             out.append(f"  changed {change['field']}: {change['live']} -> {change['desired']}")
     return "\n\n".join(out)
