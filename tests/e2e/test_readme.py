@@ -208,6 +208,7 @@ def test_a_newcomer_goes_from_make_up_to_a_webhook_triggered_sync(tmp_path: Path
             if e["action"] == "update" and by_id.get(e["pass"], {}).get("trigger") == "timer"
         ]
         assert heals, "the timer healed the drift of demo-app"
+        assert _synos_json(settings, "get", "status")["functions"]["serving"] is True, "the host's heartbeat"
         push_answer = (out / f"{next(i for i, s in enumerate(steps) if 'push' in s)}.err").read_text()
         assert "push webhook for refs/heads/main" in push_answer and "202" in push_answer
     finally:
