@@ -32,6 +32,8 @@ ARM-specific admin API (besides the base's reset/calls/faults/latency):
                                 matching long-running operations end Failed
   POST /_admin/environments     {"name", "resourceGroup"?, "kind"?: managedEnvironments |
                                 connectedEnvironments}
+  POST /_admin/resource-groups  {"name"}: the group exists (requests scoped to a group that has no
+                                environment, resource or declaration answer 404 ResourceGroupNotFound)
   GET  /_admin/state            everything, for debugging
 """
 

@@ -174,6 +174,13 @@ class AdminMixin:
             201, self.add_environment(spec.get("resourceGroup", self.default_rg), spec["name"], kind)
         )
 
+    def _admin_resource_group(self: ArmEmulator, req: Request) -> Response:
+        name = str((req.json() or {}).get("name") or "")
+        if not name:
+            raise ArmError(400, "InvalidResourceGroup", "name is required.")
+        self.resource_groups.add(name.lower())
+        return Response.json(201, {"name": name})
+
     def _admin_state(self: ArmEmulator, req: Request) -> Response:
         self._settle()
         return Response.json(

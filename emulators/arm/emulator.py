@@ -77,6 +77,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         self._execution_results: dict[str, dict[str, str]] = {}
         self._busy: set[tuple[str, str, str]] = set()  # resources with an operation or execution running
         self.images: dict[str, dict[str, Any]] = {}  # registered images: run as local commands (images.py)
+        self.resource_groups: set[str] = set()  # groups declared by /_admin/resource-groups
         self.add_environment(self.default_rg, self.default_env)
 
     def reset(self) -> None:
@@ -170,6 +171,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             ("GET", r"/_admin/images", self._admin_images),
             ("POST", r"/_admin/lro-failures", self._admin_lro_failures),
             ("POST", r"/_admin/environments", self._admin_environment),
+            ("POST", r"/_admin/resource-groups", self._admin_resource_group),
             ("GET", r"/_admin/state", self._admin_state),
         ]
         for method, pattern, handler in admin:
@@ -223,10 +225,13 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         self._settle()
 
     def _group_exists(self, rg: str) -> bool:
-        """Groups exist where an environment or a seeded resource lives (no group API here)."""
+        """Groups exist where an environment or a seeded resource lives, or where the admin API said
+        (there is no resource-group API here)."""
         rg = rg.lower()
-        return any(g == rg for g, _ in self.environments) or any(
-            r.rg.lower() == rg for r in self.resources.values()
+        return (
+            rg in self.resource_groups
+            or any(g == rg for g, _ in self.environments)
+            or any(r.rg.lower() == rg for r in self.resources.values())
         )
 
     # -- shared resource helpers ----------------------------------------------------------------

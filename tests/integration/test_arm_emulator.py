@@ -464,3 +464,18 @@ def test_request_examples_read_back_with_the_response_keys(
         assert have - want <= DOCUMENTED_EXTRAS[level], (
             f"{level}: undocumented extras {have - want - DOCUMENTED_EXTRAS[level]}"
         )
+
+
+def test_a_resource_group_that_does_not_exist_is_resource_group_not_found(
+    arm: LaunchedStack, client: ContainerAppsAPIClient
+) -> None:
+    """As ARM answers it, listing included: an empty list would make a wrong group look like no apps."""
+    with pytest.raises(ResourceNotFoundError) as err:
+        list(client.container_apps.list_by_resource_group("no-such-group"))
+    assert err.value.error is not None and err.value.error.code == "ResourceGroupNotFound"
+    assert "Resource group 'no-such-group' could not be found." in str(err.value)
+    with pytest.raises(ResourceNotFoundError, match="ResourceGroupNotFound"):
+        client.jobs.get("no-such-group", "web")
+    assert list(client.container_apps.list_by_resource_group(rg(arm))) == []
+    arm.admin("arm", "POST", "resource-groups", {"name": "declared-group"})
+    assert list(client.container_apps.list_by_resource_group("declared-group")) == []
