@@ -74,9 +74,9 @@ screenshots: install $(CHROMIUM)
 	  -k "overview or drifted"
 
 # The local stack with the examples committed, the local Functions host and push webhooks, until
-# Ctrl-C; writes $(ENV_FILE) for `source`. OPS=DIR commits another folder of manifests.
+# Ctrl-C; writes $(ENV_FILE) for `source`. OPS=DIR commits another ops folder (or folder of manifests).
 ENV_FILE ?= .stack.env
-OPS ?= examples/apps
+OPS ?= examples
 up: install
 	$(PY) -m emulators up --env-file $(ENV_FILE) --ops $(OPS) --functions
 

@@ -1,7 +1,7 @@
 """The local stack from the command line.
 
 `python -m emulators up --env-file PATH [--ops DIR | --no-ops] [--functions]`: start the local stack,
-commit an ops folder (the examples by default) to the GitHub stand-in's repository, with
+commit an ops folder (examples/ by default) to the GitHub stand-in's repository, with
 `--functions` also start the local Functions host and wire push webhooks to it, write PATH once
 everything answers, run until SIGTERM or Ctrl-C (or until the process that started us goes away),
 then stop everything that was started. `make up` is `up --env-file .stack.env --functions`.
@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from emulators.launcher import EXAMPLES, ops_manifests, start_stack, write_env_file
+from emulators.launcher import EXAMPLES, ops_files, start_stack, write_env_file
 
 
 def _up(env_file: Path, workdir: Path | None, ops: Path | None, functions: bool) -> int:
@@ -53,7 +53,7 @@ def _banner(env: dict[str, str], env_file: Path, ops: Path | None) -> str:
         f"  Key Vault            {env['SYNOSCD_KEYVAULT_URL']}",
         f"  GitHub               {env['SYNOSCD_GITHUB_API_URL']}  repository "
         f"{env['SYNOSCD_GITHUB_REPO_OWNER']}/{env['SYNOSCD_GITHUB_REPO_NAME']}"
-        + (f" (manifests of {ops} in apps/)" if ops else " (empty)"),
+        + (f" (with {ops})" if ops else " (empty)"),
         f"  git clone {env['SYNOSCD_EMULATOR_GITHUB_REPO_DIR']}  (a push there sends the push webhook)"
         if "SYNOSCD_EMULATOR_FUNCTIONS_URL" in env
         else f"  its git work tree    {env['SYNOSCD_EMULATOR_GITHUB_REPO_DIR']}",
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=EXAMPLES,
         metavar="DIR",
-        help="commit the manifests of DIR (or of DIR/apps) to the repository (default: examples/apps)",
+        help="commit DIR to the repository: an ops repository (DIR/apps/...) as it is, any other folder's "
+        "manifests under apps/ (default: examples)",
     )
     ops.add_argument("--no-ops", action="store_true", help="leave the repository empty")
     up.add_argument(
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ops_dir = None if args.no_ops else args.ops.resolve()
     try:
         if ops_dir is not None:
-            ops_manifests(ops_dir)  # before anything starts
+            ops_files(ops_dir)  # before anything starts
         return _up(args.env_file, args.workdir, ops_dir, args.functions)
     except FileNotFoundError as exc:  # a missing tool or an ops folder without manifests
         print(f"python -m emulators up: {exc}", file=sys.stderr)

@@ -47,8 +47,9 @@ GITHUB_REPO = "ops"
 GITHUB_APP_ID = 424242
 GITHUB_INSTALLATION_ID = 4242
 WEBHOOK_SECRET = "local-webhook-secret"  # local stack only; in Azure it lives in Key Vault
-EXAMPLES = REPO_ROOT / "examples" / "apps"
+EXAMPLES = REPO_ROOT / "examples"  # an ops repository: apps/ and the synthesizer's inputs/
 EXAMPLES_VAULT = "contoso-vault.vault.azure.net"
+EXAMPLES_SYNTH_IMAGE = "ghcr.io/contoso/web-fleet-synth:1.0"
 CONFIG_PATH = "apps"
 # The local Functions host ticks every 5 s and runs a pass every 10 s, so drift heals while you watch
 # (in Azure: every minute, and a pass every 300 s).
@@ -202,38 +203,53 @@ def init_repo(repo_dir: Path, branch: str) -> Path:
     return repo_dir
 
 
-def ops_manifests(ops: Path) -> tuple[Path, list[Path]]:
-    """The manifests an ops folder gives: those of its `apps/` folder (SYNOSCD_GITHUB_CONFIG_PATH)
-    when it has one, else its own. FileNotFoundError when there are none."""
-    source = ops / CONFIG_PATH if (ops / CONFIG_PATH).is_dir() else ops
-    if not source.is_dir():
+def ops_files(ops: Path) -> dict[str, Path]:
+    """What an ops folder puts in the repository, {repository path: file}. A folder with an `apps/`
+    folder (SYNOSCD_GITHUB_CONFIG_PATH) is an ops repository: its files as they are (synthesizer
+    inputs too), without hidden files, Python caches and programs. Any other folder gives its
+    manifests, under `apps/`. FileNotFoundError when there is no manifest."""
+    if not ops.is_dir():
         raise FileNotFoundError(f"--ops {ops}: not a folder")
-    found = [
-        path
-        for path in sorted(source.rglob("*"))
-        if path.is_file()
-        and path.suffix.lower() in (".yaml", ".yml")
-        and not path.relative_to(source).parts[0].startswith(".")
-    ]
-    if not found:
-        raise FileNotFoundError(f"--ops {ops}: no .yaml or .yml manifests in {source}")
-    return source, found
+    layout = (ops / CONFIG_PATH).is_dir()
+    files: dict[str, Path] = {}
+    for path in sorted(ops.rglob("*")):
+        rel = path.relative_to(ops)
+        if not path.is_file() or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        if layout and path.suffix != ".py":
+            files[rel.as_posix()] = path
+        elif not layout and path.suffix.lower() in (".yaml", ".yml"):
+            files[f"{CONFIG_PATH}/{rel.as_posix()}"] = path
+    if not any(p.startswith(CONFIG_PATH + "/") and p.endswith((".yaml", ".yml")) for p in files):
+        where = ops / CONFIG_PATH if layout else ops
+        raise FileNotFoundError(f"--ops {ops}: no .yaml or .yml manifests in {where}")
+    return files
 
 
 def commit_ops(repo_dir: Path, ops: Path) -> str:
-    """Commit an ops folder's manifests into the repository under `apps/`."""
-    source, found = ops_manifests(ops)
-    target = repo_dir / CONFIG_PATH
-    for path in found:
-        rel = path.relative_to(source)
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target / rel)
+    """Commit an ops folder (see `ops_files`) into the repository."""
+    files = ops_files(ops)
+    for rel, path in files.items():
+        (repo_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, repo_dir / rel)
     git = _git(repo_dir)
-    subprocess.run([*git, "add", CONFIG_PATH], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", f"Add the manifests of {ops.name}"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", f"Add the ops folder {ops.name}"], check=True)
     return subprocess.run(
         [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def examples_extras(stack: Stack) -> None:
+    """What the example ops repository needs from the stand-ins, as examples/demo.py sets it up:
+    orders-api's secret lives in another vault, and web-fleet's synthesizer image runs the example
+    synthesizer from this checkout (the local stand-in for "ACA pulls the image")."""
+    stack.env["SYNOSCD_KEYVAULT_ALLOWED_HOSTS"] = EXAMPLES_VAULT
+    stack.arm.images[EXAMPLES_SYNTH_IMAGE] = {
+        "command": [sys.executable, str(EXAMPLES / "synthesizers" / "web_fleet.py")],
+        "env": {"PYTHONPATH": str(REPO_ROOT), "SSL_CERT_FILE": stack.env["REQUESTS_CA_BUNDLE"]},
+        "cwd": None,
+    }
 
 
 def install_push_hook(repo_dir: Path, config: dict[str, str]) -> Path:
@@ -362,8 +378,7 @@ def start_stack(
         if ops is not None:
             commit_ops(repo_dir, ops)
             if ops.resolve() == EXAMPLES:
-                # orders-api's secret lives in a vault other than the stand-in's (as in examples/demo.py).
-                stack.env["SYNOSCD_KEYVAULT_ALLOWED_HOSTS"] = EXAMPLES_VAULT
+                examples_extras(stack)
         if functions:
             if stack.azurite is None:
                 raise ValueError("the Functions host needs Azurite (its state table)")

@@ -162,7 +162,7 @@ def test_a_newcomer_goes_from_make_up_to_a_webhook_triggered_sync(tmp_path: Path
             time.sleep(0.2)
         stack = read_env_file(env_file)
         pids = [int(p) for p in stack["SYNOSCD_EMULATOR_PIDS"].split()]
-        assert len(pids) == 3, "launcher, Azurite and the Functions host"
+        assert len(pids) >= 3 and all(pid_alive(p) for p in pids), "launcher, Azurite(s), Functions host"
 
         out = tmp_path / "out"
         out.mkdir()
