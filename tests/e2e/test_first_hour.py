@@ -113,7 +113,7 @@ def test_exit_codes_per_outcome(cli: Synos) -> None:
         "arm",
         "POST",
         "lro-failures",
-        {"method": "PUT", "path": "containerApps/alpha", "count": 1, "code": "Failed", "message": "boom"},
+        {"path": "/containerApps/alpha$", "count": 1, "code": "Failed", "message": "boom"},  # PUT or PATCH
     )
     failed = cli.json("sync", "--yes", check=1)
     assert failed["outcome"] == "failed", failed["results"]
