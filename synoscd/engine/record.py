@@ -123,6 +123,8 @@ def _apply(
         s.message = (
             "deleting" if action.action == "delete" else "operation still running; the next pass checks it"
         )
+        if action.action == "heal":  # a re-apply proves nothing until the app is healthy: wait first
+            _back_off(s, now, backoff)
         return
     s.last_result = OK
     s.last_synced_at = now
