@@ -1,11 +1,12 @@
-"""The admin API for repositories: create one, commit files to one, move a branch (a force-push)."""
+"""The admin API for repositories: create one, commit files to one (on any branch), move a branch (a
+force-push)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from emulators.github.common import gh_error, json_body, safe_ref, valid_name
-from emulators.github.gitrepo import commit_files, run_git
+from emulators.github.gitrepo import GitRepo, commit_files, commit_to_branch, run_git
 from emulators.httpbase import Request, Response
 
 
@@ -33,7 +34,11 @@ class RepoAdmin:
             run_git(repo.path, "reset", "-q", "--hard", sha)
         else:
             run_git(repo.path, "update-ref", f"refs/heads/{branch}", sha)
+        self._pushed(repo, branch)
         return Response.json(200, {"branch": branch, "sha": sha})
+
+    def _pushed(self, repo: GitRepo, branch: str) -> None:
+        """A branch moved (a commit or a force-push): families that follow branches extend this."""
 
     def _admin_create_repo(self, req: Request) -> Response:
         spec = json_body(req)
@@ -61,5 +66,14 @@ class RepoAdmin:
         files = spec.get("files") or {}
         if not isinstance(files, dict):
             return gh_error(400, "files must be an object {path: text | null}")
-        sha = commit_files(repo.path, files, str(spec.get("message") or "Update files"))
-        return Response.json(201, {"sha": sha, "branch": repo.default_branch()})
+        message = str(spec.get("message") or "Update files")
+        branch = str(spec.get("branch") or repo.default_branch())
+        if branch == repo.default_branch():  # the checked-out branch: the work tree follows it
+            sha = commit_files(repo.path, files, message)
+        else:  # any other branch (a pull request's head), from `from` when it is new
+            start = repo.resolve(str(spec.get("from") or repo.default_branch()))
+            if start is None:
+                return gh_error(400, "from must name a commit or branch of the repository")
+            sha = commit_to_branch(repo.path, branch, files, message, start)
+        self._pushed(repo, branch)
+        return Response.json(201, {"sha": sha, "branch": branch})

@@ -13,7 +13,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from emulators.github.common import (
+    APP_EVENTS,
     DEFAULT_PERMISSIONS,
+    MSG_NOT_ACCESSIBLE,
+    PERMISSION_LEVELS,
     REPO,
     Route,
     gh_error,
@@ -23,7 +26,7 @@ from emulators.github.common import (
     not_found,
     stable_id,
 )
-from emulators.httpbase import Request, Response
+from emulators.httpbase import HttpError, Request, Response
 
 JWT_LEEWAY = 60  # GitHub tolerates about a minute of clock drift
 JWT_MAX_LIFETIME = 600
@@ -45,6 +48,7 @@ class AppAuth:
     def _init_state(self) -> None:
         super()._init_state()  # type: ignore[misc]
         self._tokens: dict[str, float] = {}  # installation token -> expiry (epoch)
+        self._token_permissions: dict[str, dict[str, str]] = {}  # installation token -> what it may do
         # One ?token= for codeload/raw links per state: a fresh one per answer would change every
         # contents ETag and defeat conditional requests. Reset and token expiry rotate it.
         self._download_token = secrets.token_hex(20).upper()
@@ -99,6 +103,14 @@ class AppAuth:
             return MSG_JWT_EXP_FAR
         return None
 
+    def _require(self, req: Request, permission: str, level: str) -> None:
+        """GitHub's 403 for an installation token without `permission` at `level` (e.g. a check run
+        written by an App that was never granted checks: write)."""
+        token = (req.header("Authorization") or "").partition(" ")[2].strip()
+        granted = self._token_permissions.get(token, {}).get(permission)
+        if PERMISSION_LEVELS.get(granted or "", 0) < PERMISSION_LEVELS[level]:
+            raise HttpError(gh_error(403, MSG_NOT_ACCESSIBLE))
+
     def _download_allowed(self, req: Request) -> bool:
         now = time.time()
         if hmac.compare_digest(req.query.get("token", ""), self._download_token):
@@ -113,7 +125,7 @@ class AppAuth:
         requested = body.get("permissions")
         if requested is not None and not isinstance(requested, dict):
             return gh_error(400, "Problems parsing JSON")
-        levels = {"read": 1, "write": 2, "admin": 3}
+        levels = PERMISSION_LEVELS
         for name, level in (requested or {}).items():
             granted = DEFAULT_PERMISSIONS.get(str(name))
             if granted is None or levels.get(str(level), 9) > levels.get(granted, 0):
@@ -122,6 +134,7 @@ class AppAuth:
         expires = int(time.time()) + self.token_lifetime
         self._tokens[token] = expires
         permissions = requested or DEFAULT_PERMISSIONS
+        self._token_permissions[token] = dict(permissions)
         return Response.json(
             201,
             {
@@ -146,7 +159,7 @@ class AppAuth:
             "target_id": stable_id(f"user:{self.account_login}"),
             "target_type": "Organization",
             "permissions": DEFAULT_PERMISSIONS,
-            "events": ["push"],
+            "events": APP_EVENTS,
             "created_at": iso_utc(self._started),
             "updated_at": iso_utc(self._started),
             "single_file_name": None,
@@ -154,26 +167,25 @@ class AppAuth:
             "suspended_by": None,
         }
 
+    def _app_json(self, base: str) -> dict[str, Any]:
+        """The App as check runs and suites embed it (GET /app adds installations_count)."""
+        return {
+            "id": self.app_id,
+            "slug": self.app_slug,
+            "node_id": node_id("A", str(self.app_id)),
+            "owner": self._user_json(base, self.account_login),
+            "name": self.app_slug,
+            "description": "SynosCD local stand-in app",
+            "external_url": base,
+            "html_url": f"{base}/apps/{self.app_slug}",
+            "created_at": iso_utc(self._started),
+            "updated_at": iso_utc(self._started),
+            "permissions": DEFAULT_PERMISSIONS,
+            "events": APP_EVENTS,
+        }
+
     def _get_app(self, req: Request) -> Response:
-        base = req.base_url
-        return Response.json(
-            200,
-            {
-                "id": self.app_id,
-                "slug": self.app_slug,
-                "node_id": node_id("A", str(self.app_id)),
-                "owner": self._user_json(base, self.account_login),
-                "name": self.app_slug,
-                "description": "SynosCD local stand-in app",
-                "external_url": base,
-                "html_url": f"{base}/apps/{self.app_slug}",
-                "created_at": iso_utc(self._started),
-                "updated_at": iso_utc(self._started),
-                "permissions": DEFAULT_PERMISSIONS,
-                "events": ["push"],
-                "installations_count": 1,
-            },
-        )
+        return Response.json(200, {**self._app_json(req.base_url), "installations_count": 1})
 
     def _list_installations(self, req: Request) -> Response:
         return Response.json(200, [self._installation_json(req.base_url)])

@@ -28,7 +28,19 @@ MSG_SECONDARY = (
     "If you reach out to GitHub Support for help, please include the request ID {rid}."
 )
 STATUS_STATES = ("error", "failure", "pending", "success")
-DEFAULT_PERMISSIONS = {"contents": "read", "metadata": "read", "statuses": "write"}
+# What the installation is granted (SynosCD's App, docs/operations.md): read the ops repository, write
+# commit statuses and check runs, receive pull_request events.
+DEFAULT_PERMISSIONS = {
+    "checks": "write",
+    "contents": "read",
+    "metadata": "read",
+    "pull_requests": "read",
+    "statuses": "write",
+}
+# The events the App subscribes to (check_run and check_suite come with checks: write).
+APP_EVENTS = ["check_run", "check_suite", "pull_request", "push"]
+PERMISSION_LEVELS = {"read": 1, "write": 2, "admin": 3}
+MSG_NOT_ACCESSIBLE = "Resource not accessible by integration"
 FILE_STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "C": "copied", "T": "changed"}
 
 Route = tuple[str, str, Any, str, bool]  # method, pattern, handler, auth ("token" | "jwt"), counted

@@ -13,8 +13,10 @@ from emulators.github.admin import RepoAdmin
 from emulators.github.auth import AppAuth, load_public_key
 from emulators.github.base import GitHubBase
 from emulators.github.blobs import Blobs
+from emulators.github.checks import Checks
 from emulators.github.common import Route
 from emulators.github.contents import Contents
+from emulators.github.pulls import Pulls
 from emulators.github.ratelimit import RateLimits
 from emulators.github.refs import Refs
 from emulators.github.repos import Repos
@@ -24,7 +26,19 @@ from emulators.github.webhooks import Webhooks
 
 
 class GitHubEmulator(
-    AppAuth, RateLimits, Statuses, Repos, Refs, Trees, Blobs, Contents, Webhooks, RepoAdmin, GitHubBase
+    AppAuth,
+    RateLimits,
+    Statuses,
+    Checks,
+    Pulls,
+    Repos,
+    Refs,
+    Trees,
+    Blobs,
+    Contents,
+    Webhooks,
+    RepoAdmin,
+    GitHubBase,
 ):
     def __init__(
         self,
@@ -65,6 +79,8 @@ class GitHubEmulator(
             self.auth_routes,
             self.ratelimit_routes,
             self.status_routes,  # before the commits routes: /commits/{ref}/status(es)
+            self.check_routes,  # before the commits routes: /commits/{ref}/check-runs, check-suites
+            self.pull_routes,  # before the commits routes: /commits/{sha}/pulls
             self.repo_routes,
             self.ref_routes,
             self.tree_routes,
@@ -79,4 +95,6 @@ class GitHubEmulator(
             self.tree_admin_routes,
             self.ratelimit_admin_routes,
             self.webhook_admin_routes,
+            self.pull_admin_routes,
+            self.check_admin_routes,
         ]

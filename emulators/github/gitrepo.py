@@ -390,6 +390,59 @@ def commit_files(path: Path, files: dict[str, Any], message: str) -> str:
     return run_git(path, "rev-parse", "HEAD").stdout.decode().strip()
 
 
+def commit_to_branch(path: Path, branch: str, files: dict[str, Any], message: str, start: str) -> str:
+    """Commit `files` (None deletes) on `branch` without touching the work tree: the branch's tip as
+    parent, or `start` (a commit) when the branch does not exist yet. The new commit's sha."""
+    if not safe_ref(branch):
+        raise HttpError(gh_error(400, f"invalid branch name: {branch!r}"))
+    current = run_git(path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    parent = current.stdout.decode().strip() if current.returncode == 0 else start
+    index = path / ".git" / f"synoscd-index-{os.getpid()}-{abs(hash(branch))}"
+    env = {**GIT_ENV, "GIT_INDEX_FILE": str(index), **_identity(path)}
+
+    def git(*args: str, data: bytes | None = None) -> str:
+        proc = subprocess.run(
+            ["git", "-c", "safe.directory=*", *args],
+            cwd=path,
+            env=env,
+            input=data,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git {' '.join(args)}: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        return proc.stdout.decode().strip()
+
+    try:
+        git("read-tree", parent)
+        for rel, text in files.items():
+            _safe_join(path, str(rel))  # the same path rules as a work-tree commit
+            if text is None:
+                git("update-index", "--force-remove", "--", str(rel))
+                continue
+            blob = git("hash-object", "-w", "--stdin", data=str(text).encode("utf-8"))
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}")
+        tree = git("write-tree")
+        commit = git("commit-tree", tree, "-p", parent, "-m", message)
+        git("update-ref", f"refs/heads/{branch}", commit)
+        return commit
+    finally:
+        index.unlink(missing_ok=True)
+
+
+def _identity(path: Path) -> dict[str, str]:
+    """Author and committer from the repository's config, else the admin identity."""
+    out = {}
+    for key, default, names in (
+        ("user.name", ADMIN_NAME, ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
+        ("user.email", ADMIN_EMAIL, ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")),
+    ):
+        value = run_git(path, "config", "--get", key, check=False).stdout.decode().strip() or default
+        out.update(dict.fromkeys(names, value))
+    return out
+
+
 def _safe_join(root: Path, rel: str) -> Path:
     parts = PurePosixPath(rel).parts
     if not parts or rel.startswith("/") or ".." in parts or parts[0] == ".git":

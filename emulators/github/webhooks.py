@@ -1,4 +1,5 @@
-"""Webhook deliveries (admin API): build push / ping payloads as GitHub does, sign and POST them."""
+"""Webhook deliveries (admin API): build push / ping payloads as GitHub does (and, through the family
+that owns them, pull_request, check_run and check_suite payloads), sign and POST them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ from typing import Any
 
 import requests
 
-from emulators.github.common import ZERO_SHA, Urls, gh_error, iso_utc, json_body, node_id, released, stable_id
+from emulators.github.common import (
+    APP_EVENTS,
+    ZERO_SHA,
+    Urls,
+    gh_error,
+    iso_utc,
+    json_body,
+    node_id,
+    released,
+    stable_id,
+)
 from emulators.github.gitrepo import GitRepo, Person
 from emulators.httpbase import HttpError, Request, Response
 
@@ -89,8 +100,17 @@ class Webhooks:
             repo = self._repo(str(spec["owner"]), str(spec["name"]))
         if event == "ping":
             return self._ping_payload(base, repo, hook_id, str(spec["url"]))
-        if event != "push":
-            raise HttpError(gh_error(400, "event must be push or ping unless payload is given"))
+        if event != "push":  # another family's event: pull_request, check_run, check_suite
+            builder = getattr(self, f"_{event}_payload", None)
+            if builder is None:
+                raise HttpError(
+                    gh_error(
+                        400,
+                        "event must be push, ping, pull_request, check_run or check_suite "
+                        "unless payload is given",
+                    )
+                )
+            return dict(builder(base, repo, spec))
         if repo is None:
             raise HttpError(gh_error(400, "owner and name are required for a push"))
         return self._push_payload(base, repo, spec)
@@ -114,7 +134,7 @@ class Webhooks:
                 "id": hook_id,
                 "name": "web",
                 "active": True,
-                "events": ["push"],
+                "events": APP_EVENTS,
                 "config": {"content_type": "json", "insecure_ssl": "0", "url": url},
                 "updated_at": now,
                 "created_at": now,

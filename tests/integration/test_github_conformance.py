@@ -50,7 +50,7 @@ GIT_ENV = {
 }
 
 # The endpoints the stand-in serves (SynosCD calls: access tokens, ref, trees, blobs, statuses,
-# compare), each a family of emulators/github/.
+# compare, check runs), each a family of emulators/github/.
 REPO = r"/repos/[^/]+/[^/]+"
 ENDPOINTS: list[tuple[str, str, str]] = [
     ("POST", r"/app/installations/\d+/access_tokens", "auth"),
@@ -71,7 +71,48 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("POST", REPO + r"/statuses/[0-9a-f]{40}", "statuses"),
     ("GET", REPO + r"/statuses/[0-9a-f]{40}", "statuses"),
     ("GET", REPO + r"/contents/[^?]*(\?.*)?", "contents"),
+    ("POST", REPO + r"/check-runs", "checks"),
+    ("GET", REPO + r"/check-runs/\d+", "checks"),
+    ("PATCH", REPO + r"/check-runs/\d+", "checks"),
+    ("GET", REPO + r"/check-runs/\d+/annotations(\?.*)?", "checks"),
+    ("GET", REPO + r"/commits/[0-9a-f]{40}/check-runs(\?.*)?", "checks"),
+    ("GET", REPO + r"/commits/[0-9a-f]{40}/check-suites(\?.*)?", "checks"),
+    ("POST", REPO + r"/check-suites", "checks"),
+    ("PATCH", REPO + r"/check-suites/preferences", "checks"),
+    ("GET", REPO + r"/check-suites/\d+", "checks"),
+    ("GET", REPO + r"/check-suites/\d+/check-runs(\?.*)?", "checks"),
+    ("POST", REPO + r"/check-suites/\d+/rerequest", "checks"),
+    ("GET", REPO + r"/pulls(\?.*)?", "pulls"),
+    ("GET", REPO + r"/pulls/\d+", "pulls"),
+    ("GET", REPO + r"/pulls/\d+/files", "pulls"),
+    ("GET", REPO + r"/commits/[0-9a-f]{40}/pulls", "pulls"),
 ]
+# What a check-run or pull-request recording reads must exist first: one check run (in its suite) on
+# the head commit, with annotations, and two pull requests (one open, one closed) from a branch at the
+# head commit into a branch at the base commit. Recorded ids and numbers are mapped onto these.
+SEED_RUN = {
+    "name": "conformance",
+    "status": "completed",
+    "conclusion": "success",
+    "external_id": "seed",
+    "details_url": "https://example.test/details",
+    "output": {
+        "title": "Seed report",
+        "summary": "Seeded so recorded reads have something to read.",
+        "text": "Details.",
+        "annotations": [
+            {
+                "path": "README.md",
+                "start_line": 1,
+                "end_line": 1,
+                "annotation_level": "warning",
+                "title": "Seed",
+                "message": "A seeded annotation.",
+                "raw_details": "Raw details.",
+            }
+        ],
+    },
+}
 # Recorded errors whose condition the stand-in can set up, replayed on the ref endpoint SynosCD reads.
 ERRORS = {
     "SpecificExceptions.testBadCredentials": "bad-token",
@@ -128,6 +169,7 @@ class Local:
     blob: str
     token: str = ""
     ca: str = ""
+    seeded: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -185,6 +227,8 @@ def make_repo(path: Path) -> tuple[str, str, str]:
         git(path, "tag", tag)
     for name in recorded_refs():
         git(path, "branch", "-f", name, head)
+    git(path, "branch", "-f", "pr-base", base)  # the seeded pull requests' base and head
+    git(path, "branch", "-f", "pr-head", head)
     blob = git(path, "rev-parse", f"{head}:setup.py")
     return base, head, blob
 
@@ -244,7 +288,33 @@ def translate(local: Local, it: dict[str, Any], family: str) -> str:
         return SHA.sub(local.blob, path)
     if "compare/" in path:
         return path
+    if family in ("checks", "pulls"):
+        path = re.sub(r"/check-runs/\d+", f"/check-runs/{local.seeded.get('run')}", path)
+        path = re.sub(r"/check-suites/\d+", f"/check-suites/{local.seeded.get('suite')}", path)
+        path = re.sub(r"/pulls/\d+", f"/pulls/{local.seeded.get('pull')}", path)
     return SHA.sub(local.head, path)
+
+
+def seed(local: Local, family: str) -> dict[str, int]:
+    """What the checks recordings read (a check run, see SEED_RUN, and its suite) or the pulls
+    recordings read (two pull requests, one open and one closed, from pr-head into pr-base)."""
+    if family == "checks":
+        resp = requests.post(
+            f"{local.url}/repos/{OWNER}/{NAME}/check-runs",
+            json={**SEED_RUN, "head_sha": local.head},
+            headers={"Authorization": f"token {local.token}"},
+            verify=local.ca,
+            timeout=10,
+        )
+        assert resp.status_code == 201, resp.text
+        return {"run": resp.json()["id"], "suite": resp.json()["check_suite"]["id"]}
+    pulls = f"{local.url}/_admin/repos/{OWNER}/{NAME}/pulls"
+    spec = {"head": "pr-head", "base": "pr-base", "body": "seeded"}
+    opened = requests.post(pulls, json=spec, verify=local.ca, timeout=10).json()
+    closed = requests.post(pulls, json=spec, verify=local.ca, timeout=10).json()
+    change = {"state": "closed", "merged": True}
+    requests.patch(f"{pulls}/{closed['number']}", json=change, verify=local.ca, timeout=10).raise_for_status()
+    return {"pull": opened["number"]}
 
 
 def setup_error(local: Local, kind: str) -> tuple[str, str, dict[str, str]]:
@@ -366,6 +436,7 @@ def value_problems(
 def replay(local: Local, name: str, it: dict[str, Any], family: str, error: str | None) -> Outcome:
     local.emulator.reset()
     local.token = mint(local)
+    local.seeded = seed(local, family) if family in ("checks", "pulls") else {}
     if error is not None:
         method, path, headers = setup_error(local, error)
     else:
@@ -378,6 +449,8 @@ def replay(local: Local, name: str, it: dict[str, Any], family: str, error: str 
         if path == "/installation/repositories":
             headers = {"Authorization": f"token {local.token}"}
     body = it["request_body"]
+    if body is not None and family in ("checks", "pulls"):  # recorded shas in the body: ours
+        body = json.loads(SHA.sub(local.head, json.dumps(body)))
     resp = requests.request(method, local.url + path, json=body, headers=headers, verify=local.ca, timeout=10)
     outcome = Outcome(name, it["method"], it["path"], family)
     if resp.status_code != it["status"]:
@@ -416,7 +489,9 @@ def test_the_stand_in_answers_as_github_did_on_every_applicable_recording(local:
     failures = [f"{o.recording}: {o.method} {o.path}: {p}" for o in outcomes for p in o.problems]
     assert not failures, "\n".join(failures)
     by_family = Counter(o.family for o in outcomes)
-    assert {"auth", "refs", "trees", "blobs", "statuses", "errors"} <= set(by_family), by_family
+    assert {"auth", "refs", "trees", "blobs", "statuses", "errors", "checks", "pulls"} <= set(by_family), (
+        by_family
+    )
     # The figures docs/github-conformance.md reports must be the ones measured here.
     doc = (REPO_ROOT / "docs" / "github-conformance.md").read_text()
     figure = f"{len(outcomes)} of {total} recorded interactions ({len(recordings())} recordings)"
