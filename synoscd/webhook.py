@@ -54,12 +54,14 @@ def delivery_problem(delivery: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a verified delivery: run a pass, or answer without one."""
+    """What to do with a verified delivery: queue a pass (or, with `message`, a pull-request preview:
+    the fields it adds to the queue message), or answer without one."""
 
     status: int
     reason: str
     run: bool = False
     revision: str | None = None
+    message: Mapping[str, Any] | None = None
 
 
 def _depth(value: Any) -> int:
@@ -77,30 +79,38 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _load(body: bytes) -> tuple[Any, str | None]:
+def _load(body: bytes, event: str = "push") -> tuple[Any, str | None]:
     try:
         return json.loads(body), None
     except RecursionError:
-        return None, f"push payload nests deeper than {MAX_DEPTH} levels"
+        return None, f"{event} payload nests deeper than {MAX_DEPTH} levels"
     except (ValueError, UnicodeDecodeError) as exc:
-        return None, f"push payload is not JSON ({str(exc).splitlines()[0][:100]})"
+        return None, f"{event} payload is not JSON ({str(exc).splitlines()[0][:100]})"
 
 
-def decide(event: str | None, body: bytes, repo: str | None, branch: str) -> Decision:
+# Pull-request previews (synoscd/preview/events.py decides which of these ask for one).
+PREVIEW_EVENTS = ("pull_request", "check_suite", "check_run")
+
+
+def decide(
+    event: str | None, body: bytes, repo: str | None, branch: str, app_id: int | None = None
+) -> Decision:
     if event == "ping":
         return Decision(200, "pong")
-    if event != "push":
+    if event != "push" and event not in PREVIEW_EVENTS:
         return Decision(204, f"event {event!r} is not handled")
-    payload, problem = _load(body)
+    payload, problem = _load(body, event)
     if problem:
         return Decision(400, problem)
     if not isinstance(payload, Mapping):
-        return Decision(400, "push payload is not a JSON object")
+        return Decision(400, f"{event} payload is not a JSON object")
     if _depth(payload) > MAX_DEPTH:
-        return Decision(400, f"push payload nests deeper than {MAX_DEPTH} levels")
+        return Decision(400, f"{event} payload nests deeper than {MAX_DEPTH} levels")
     repository = payload.get("repository")
     if not isinstance(repository, Mapping) or not isinstance(repository.get("full_name"), str):
-        return Decision(400, "push payload: `repository` must be an object with a string `full_name`")
+        return Decision(400, f"{event} payload: `repository` must be an object with a string `full_name`")
+    if event != "push":
+        return _preview(event, payload, repository["full_name"], repo, branch, app_id)
     ref, after = payload.get("ref"), payload.get("after")
     if not isinstance(ref, str):
         return Decision(400, "push payload: `ref` must be a string such as refs/heads/main")
@@ -114,3 +124,16 @@ def decide(event: str | None, body: bytes, repo: str | None, branch: str) -> Dec
     if payload.get("deleted") or ZERO_COMMIT.fullmatch(after):
         return Decision(202, f"ignored: branch {branch} was deleted")
     return Decision(202, "push", run=True, revision=after)
+
+
+def _preview(
+    event: str, payload: Mapping[str, Any], full_name: str, repo: str | None, branch: str, app_id: int | None
+) -> Decision:
+    from synoscd.preview.events import decide as decide_preview
+
+    if not repo or full_name.lower() != repo.lower():
+        return Decision(202, f"ignored: {event} in {full_name or 'an unknown repository'}, not {repo}")
+    answer = decide_preview(event, payload, branch, app_id)
+    message = answer.message
+    head = message.get("head") if message else None
+    return Decision(answer.status, answer.reason, run=message is not None, revision=head, message=message)

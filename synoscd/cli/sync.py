@@ -41,6 +41,12 @@ def add(sub: Any) -> None:
         "something would change (or a manifest is invalid, or an app waits in backoff), 2 on error.",
     )
     d.add_argument("--app", metavar="NAME", help="only this app or job")
+    d.add_argument(
+        "--ref",
+        metavar="BRANCH|SHA",
+        help="plan this branch, tag or commit of the ops repository instead of the followed branch "
+        "(what a pull-request preview plans)",
+    )
     d.set_defaults(run=diff)
 
 
@@ -125,6 +131,10 @@ def sync(args: argparse.Namespace) -> int:
 
 def diff(args: argparse.Namespace) -> int:
     _require_app(args)
+    if getattr(args, "ref", None):  # another branch, tag or commit: what a pull-request preview plans
+        from synoscd.preview.plan import plan_ref
+
+        return render_pass(plan_ref(args.ref, app=args.app, progress=_progress(args)), args)
     return render_pass(_run(True, args), args)
 
 

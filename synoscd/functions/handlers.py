@@ -150,7 +150,9 @@ def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, 
         log.warning("webhook rejected: bad signature", extra={"trigger": "webhook"})
         return 401, {"status": "rejected", "reason": "bad X-Hub-Signature-256"}
     event = _header(headers, "X-GitHub-Event")
-    decision = webhook.decide(event, body, settings.repo_full_name, settings.github_branch)
+    decision = webhook.decide(
+        event, body, settings.repo_full_name, settings.github_branch, settings.github_app_id
+    )
     if not decision.run:
         status = {200: "ok", 202: "ignored", 204: "ignored"}.get(decision.status, "rejected")
         return decision.status, {"status": status, "reason": decision.reason}
@@ -159,10 +161,12 @@ def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, 
     if problem:
         return 400, {"status": "rejected", "reason": problem}
     assert delivery is not None
-    return _enqueue(rt, delivery, decision.revision)
+    return _enqueue(rt, delivery, decision.revision, decision.message)
 
 
-def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, Any]]:
+def _enqueue(
+    rt: Any, delivery: str, after: str | None, extra: Mapping[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
     """One message per accepted delivery. The delivery is marked seen only once its message is on
     the queue: a delivery that could not be queued (or whose pass failed) runs when redelivered."""
     from synoscd.state import history
@@ -187,6 +191,7 @@ def _enqueue(rt: Any, delivery: str, after: str | None) -> tuple[int, dict[str, 
                 "trigger": "webhook",
                 "queuedAt": time.time(),
                 "trace": telemetry.carrier(),  # the pass links to the webhook's span
+                **(extra or {}),
             },
         )
         history.mark_delivery(rt.request_table, delivery, "queued", **fast)
@@ -224,6 +229,8 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
         return {"ran": False, "reason": f"not a SynosCD message: {_first_line(exc)}"}
     delivery, after = message.get("delivery"), message.get("after")
     rt = _runtime()
+    if message.get("kind") in ("preview", "preview-closed"):  # a pull request: never a pass
+        return _preview(rt, message, delivery, dequeue_count)
     try:
         trace = message.get("trace") if isinstance(message.get("trace"), dict) else None
         with telemetry.linked(trace):
@@ -238,6 +245,8 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
     if delivery:
         with contextlib.suppress(Exception):
             history.mark_delivery(rt.table, str(delivery), "failed" if result.outcome == "failed" else "done")
+    if after:  # the followed branch moved: open pull-request previews are planned against an old base
+        _mark_previews_stale(rt, str(after))
     if result.queued:
         return {
             "ran": False,
@@ -245,6 +254,38 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
             "reason": "a pass is running; it runs once more for this push",
         }
     return {"ran": True, "delivery": delivery, "attempt": dequeue_count, **_summary(result)}
+
+
+def _preview(rt: Any, message: dict[str, Any], delivery: Any, dequeue_count: int) -> dict[str, Any]:
+    """A pull request's preview (synoscd/preview/run.py): a check run, no lease, nothing written to ARM
+    or to the sync status. An error goes back to the host, which retries the message."""
+    from synoscd.preview.run import handle
+    from synoscd.state import history
+
+    try:
+        outcome = handle(rt, message)
+    except Exception:
+        log.exception("preview failed", extra={"trigger": "preview", "delivery_id": delivery})
+        if delivery:
+            with contextlib.suppress(Exception):
+                history.mark_delivery(rt.table, str(delivery), "failed")
+        raise
+    if delivery:
+        with contextlib.suppress(Exception):
+            history.mark_delivery(rt.table, str(delivery), "done")
+    return {"ran": True, "delivery": delivery, "attempt": dequeue_count, "preview": outcome}
+
+
+def _mark_previews_stale(rt: Any, base: str) -> None:
+    """Best effort: a preview that cannot be marked is re-run by its next event all the same."""
+    try:
+        from synoscd.preview.run import mark_stale
+
+        mark_stale(rt, base)
+    except Exception as exc:
+        log.warning(
+            "could not mark open previews stale", extra={"trigger": "webhook", "error": _first_line(exc)}
+        )
 
 
 # -- health ----------------------------------------------------------------------------------------------

@@ -29,8 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from synoscd.sources.snapshot import (
+    Change,
+    ChangedFile,
     Snapshot,
     SourceError,
     config_prefix,
@@ -47,6 +50,8 @@ PUSHED_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 TOKEN_RENEW_BEFORE = timedelta(seconds=60)
 # How long after applying a pushed commit a branch ref naming an older one is taken for GitHub's lag.
 REF_LAG_GRACE_SECONDS = 120.0
+COMPARE_FILES_LIMIT = 300  # GitHub lists at most 300 changed files in a compare answer
+SIDE_LISTINGS = 4  # listings of other commits (previews, `synos diff --ref`) kept per source
 log = logging.getLogger(__name__)
 
 
@@ -249,6 +254,10 @@ class GitHubSource:
         self._repaired: set[str] = set()
         self._persist_lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="github-notes")
+        # Listings of commits other than the followed head (a pull request's base or head, a ref):
+        # a few, most recent last; never the source's own state.
+        self._side: OrderedDict[str, _Listing] = OrderedDict()
+        self._side_lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -602,8 +611,11 @@ class GitHubSource:
 
     def _read_any(self, path: str) -> bytes | None:
         listing = self._listing
-        if listing is None:
-            return None
+        return None if listing is None else self._read_from(listing, path)
+
+    def _read_from(self, listing: _Listing, path: str) -> bytes | None:
+        """A file of the listing's commit (for `spec.configFrom`), read down to it when the listing
+        is only the config path's subtree."""
         sha = listing.blobs.get(path)
         if sha is None and not listing.complete:  # outside the listed subtree: read down to it
             folder = path.rpartition("/")[0]
@@ -617,6 +629,127 @@ class GitHubSource:
         for e in data["tree"]:
             if e.get("type") == "blob":
                 listing.blobs.setdefault(f"{folder}/{e['path']}" if folder else e["path"], e["sha"])
+
+    # -- other commits: pull-request previews and `synos diff --ref` -----------------------------------
+    # None of this touches what the source follows (its head, listing, persisted index, ref ETag): a
+    # preview runs beside the passes on the same warm instance, sharing only the blob cache.
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any], Any]:
+        """One request through the source's requester (App token, renewal after a 401, retry, rate
+        limits). GitHub's error answers are returned, not raised: the caller reads their message."""
+        from github import GithubException
+
+        try:
+            return self._request(method, path, body=body)  # type: ignore[no-any-return]
+        except SourceError:
+            raise
+        except GithubException as exc:  # PyGithub's retry raises some answers (403s it inspected)
+            return exc.status, dict(exc.headers or {}), exc.data
+        except Exception as exc:  # connection errors, exhausted retries, timeouts
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            raise SourceError(
+                f"GitHub {self.api_url} did not answer {method} {path}: {type(exc).__name__}: {first_line}; "
+                "check SYNOSCD_GITHUB_API_URL and the network"
+            ) from exc
+
+    def repo_path(self, suffix: str) -> str:
+        return self._repo_path(suffix)
+
+    def resolve(self, ref: str) -> str:
+        """The commit a branch, tag or sha of the ops repository names (no request for a full sha)."""
+        wanted = ref.strip()
+        if SHA_RE.match(wanted.lower()):
+            return wanted.lower()
+        try:
+            _, _, data = self._get(self._repo_path(f"commits/{quote(wanted, safe='/')}?per_page=1"))
+        except _Answered as exc:
+            if exc.status not in (404, 422):
+                raise
+            raise SourceError(
+                f"{wanted[:100]!r} is neither a branch, a tag nor a commit of {self.repo} (GitHub answered "
+                f"{exc.status}); give a branch name or a commit sha"
+            ) from exc
+        if not isinstance(data, dict) or not SHA_RE.match(str(data.get("sha", ""))):
+            raise SourceError(f"GitHub {self.api_url}: the commit {wanted[:100]!r} came back unreadable")
+        return str(data["sha"])
+
+    def snapshot_of(self, ref: str) -> Snapshot:
+        """The manifests at any branch, tag or commit (`synos diff --ref`): one listing of that
+        commit, the blobs the cache does not hold yet."""
+        self._load_store()
+        commit = self.resolve(ref)
+        listing = self._listing_of(commit)
+        manifests = {p: sha for p, sha in listing.blobs.items() if is_manifest(p, self.config_path)}
+        files = self._fetch(manifests)
+        return Snapshot(commit, files, self.label, None, reader=lambda path: self._read_from(listing, path))
+
+    def merged_snapshot(self, head: str, base: str | None = None) -> tuple[Snapshot, Change]:
+        """What merging the commit `head` into the branch `base` (the followed one by default) gives,
+        read at the cost of what the pull request changes: one compare (the base's commit, the merge
+        base and the changed files with their blob ids), the base's listing (none when it is the
+        commit this source follows), and the changed blobs the cache does not hold.
+
+        When the pull request contains the base's head (it is up to date) this is exactly the head's
+        tree. Otherwise it is the base with the pull request's changes on top (the pull request's
+        version of a file both changed), which is what merging would deploy."""
+        self._load_store()
+        head = self._pushed(head)
+        data = self._compare_for_merge(base or self.branch, head)
+        base_sha, merge_base = str(data["base_commit"]["sha"]), str(data["merge_base_commit"]["sha"])
+        changes = _listed_changes(data.get("files"))
+        if changes is None:  # more files than GitHub lists in a compare: the two listings tell
+            changes = _changes_between(self._listing_of(merge_base), self._listing_of(head))
+        merged, removed = _merged(self._listing_of(base_sha), changes, head)
+        manifests = {p: sha for p, sha in merged.blobs.items() if is_manifest(p, self.config_path)}
+        files = self._fetch(manifests)
+        change = Change(base_sha, merge_base, head, tuple(f for f, _ in changes))
+
+        def read(path: str) -> bytes | None:
+            return None if path in removed else self._read_from(merged, path)
+
+        return Snapshot(head, files, self.label, change.paths, reader=read), change
+
+    def _compare_for_merge(self, base: str, head: str) -> dict[str, Any]:
+        """compare/BASE...HEAD (per_page=1: the commits are not needed, the files are all on the first
+        page). A head GitHub does not serve yet (just pushed) is retried briefly."""
+        path = self._repo_path(f"compare/{quote(base, safe='/')}...{head}?per_page=1")
+        for delay in (*self.pushed_retry_delays, None):
+            try:
+                _, _, data = self._get(path)
+            except _Answered as exc:
+                if exc.status not in (404, 422) or delay is None:
+                    raise SourceError(
+                        f"GitHub {self.api_url} cannot compare {base} with {head[:12]} in {self.repo} "
+                        f"({exc.status}); is the pull request's base the branch SynosCD follows?"
+                    ) from exc
+                time.sleep(delay)
+                continue
+            if not isinstance(data, dict) or not all(
+                isinstance(data.get(k), dict) and SHA_RE.match(str(data[k].get("sha", "")))
+                for k in ("base_commit", "merge_base_commit")
+            ):
+                raise SourceError(
+                    f"GitHub {self.api_url}: the comparison {base}...{head[:12]} came back unreadable"
+                )
+            return data
+        raise AssertionError("unreachable")
+
+    def _listing_of(self, commit: str) -> _Listing:
+        """The listing of any commit: the followed head's own, a recent one, or one request."""
+        current = self._listing
+        if current is not None and current.commit == commit:
+            return current
+        with self._side_lock:
+            hit = self._side.get(commit)
+            if hit is not None:
+                self._side.move_to_end(commit)
+                return hit
+        listing = self._list_tree(commit)
+        with self._side_lock:
+            self._side[commit] = listing
+            while len(self._side) > SIDE_LISTINGS:
+                self._side.popitem(last=False)
+        return listing
 
     # -- persistence --------------------------------------------------------------------------------
     def _load_store(self) -> None:
@@ -654,3 +787,50 @@ class GitHubSource:
             self.store.save(*pending)
         except Exception as exc:  # persisting is an optimisation: a failure costs requests next cold start
             log.warning("could not persist the blob cache: %s", exc)
+
+
+def _listed_changes(entries: Any) -> list[tuple[ChangedFile, str | None]] | None:
+    """The changed files of a compare answer with their new blob ids; None when GitHub's list may be
+    cut short (it lists at most 300) or an entry is unreadable: the caller then lists both commits."""
+    if not isinstance(entries, list) or len(entries) >= COMPARE_FILES_LIMIT:
+        return None
+    out: list[tuple[ChangedFile, str | None]] = []
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("filename"), str):
+            return None
+        status = str(e.get("status") or "modified")
+        sha = e.get("sha")
+        if status != "removed" and not (isinstance(sha, str) and SHA_RE.match(sha)):
+            return None
+        previous = e.get("previous_filename") if isinstance(e.get("previous_filename"), str) else None
+        out.append((ChangedFile(e["filename"], status, previous), None if status == "removed" else sha))
+    return out
+
+
+def _changes_between(old: _Listing, new: _Listing) -> list[tuple[ChangedFile, str | None]]:
+    out: list[tuple[ChangedFile, str | None]] = []
+    for path in sorted(old.blobs.keys() | new.blobs.keys()):
+        before, after = old.blobs.get(path), new.blobs.get(path)
+        if before == after:
+            continue
+        status = "added" if before is None else "removed" if after is None else "modified"
+        out.append((ChangedFile(path, status), after))
+    return out
+
+
+def _merged(
+    base: _Listing, changes: list[tuple[ChangedFile, str | None]], head: str
+) -> tuple[_Listing, frozenset[str]]:
+    """The base's files with the pull request's changes on top; the paths it removes."""
+    blobs, removed = dict(base.blobs), set()
+    for change, sha in changes:
+        if change.previous:
+            blobs.pop(change.previous, None)
+            removed.add(change.previous)
+        if sha is None:
+            blobs.pop(change.path, None)
+            removed.add(change.path)
+        else:
+            blobs[change.path] = sha
+            removed.discard(change.path)
+    return _Listing(head, blobs, complete=base.complete, dirs=dict(base.dirs)), frozenset(removed)

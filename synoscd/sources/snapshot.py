@@ -39,6 +39,35 @@ class Snapshot:
         return self.reader(path)
 
 
+@dataclass(frozen=True)
+class ChangedFile:
+    """One file a pull request changes, as GitHub's compare lists it."""
+
+    path: str
+    status: str  # added | removed | modified | renamed | copied | changed
+    previous: str | None = None  # a renamed file's old path
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a snapshot of a pull request came about: the base branch's commit it was merged onto, the
+    merge base, the head, and the files the pull request changes (from the merge base to the head)."""
+
+    base: str
+    merge_base: str
+    head: str
+    files: tuple[ChangedFile, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        """The pull request contains the base's head: the merge result is exactly the head."""
+        return self.merge_base == self.base
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return frozenset(p for f in self.files for p in (f.path, f.previous) if p)
+
+
 class Source(Protocol):
     def snapshot(self, at: str | None = None) -> Snapshot:
         """The manifests at commit `at` (a pushed commit: immutable, read directly) or, when None, at
