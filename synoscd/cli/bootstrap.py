@@ -194,7 +194,8 @@ def checks(rt: Any) -> list[dict[str, Any]]:
             )
         return (
             "install the GitHub App on the repository (permissions: contents read, metadata read, commit "
-            "statuses write); check SYNOSCD_GITHUB_REPO_OWNER, SYNOSCD_GITHUB_REPO_NAME and "
+            "statuses write; checks write and pull requests read for previews); check "
+            "SYNOSCD_GITHUB_REPO_OWNER, SYNOSCD_GITHUB_REPO_NAME and "
             "SYNOSCD_GITHUB_BRANCH"
         )
 

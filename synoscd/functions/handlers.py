@@ -1,5 +1,6 @@
 """The Function handlers: the timer heals drift on the runtime interval, the webhook verifies and queues
-a push, the queue-triggered function runs its pass, health says the app is alive. Each returns plain
+a push (or a pull request to preview), the queue-triggered function runs its pass (or the preview:
+synoscd/preview/run.py), health says the app is alive. Each returns plain
 data; function_app.py wraps it.
 
 Nothing heavy is imported at module level: a rejected webhook (bad size, bad signature) is answered

@@ -6,6 +6,7 @@ or to the sync status; a preview never takes the lease.
 - events.py   which webhook deliveries ask for a preview (pure)
 - plan.py     plan a snapshot or any ref against live (`synos diff --ref`)
 - report.py   the check run's conclusion, title, Markdown summary and annotations (pure)
-- store.py    one row per pull request: its latest head, check run and state (freshness)
 - run.py      a queued preview from start to check run; stale marking; closed pull requests
+
+Each pull request's bookkeeping row (its latest head, check run, base) is synoscd/state/previews.py.
 """

@@ -24,12 +24,12 @@ from typing import Any
 from synoscd.engine.runtime import Runtime
 from synoscd.manifests.desired import DesiredSet, load_desired
 from synoscd.manifests.schema import App
-from synoscd.preview import store
 from synoscd.preview.events import PREVIEW_CHECK
 from synoscd.preview.plan import plan_snapshot
 from synoscd.preview.report import Context, render
 from synoscd.sources.checks import CheckRuns, Output, fit_bytes
 from synoscd.sources.snapshot import Change, Snapshot, SourceError, is_manifest
+from synoscd.state import previews as store
 
 log = logging.getLogger("synoscd.preview")
 

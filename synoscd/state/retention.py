@@ -7,7 +7,7 @@ import time
 from azure.data.tables import TableClient
 
 from synoscd.notify import store
-from synoscd.state import apps, history
+from synoscd.state import apps, history, previews
 
 TIMELINE_DAYS = 14
 
@@ -19,4 +19,5 @@ def apply(table: TableClient, now: float | None = None) -> dict[str, int]:
         "events": apps.prune_events(table, now - TIMELINE_DAYS * 86400),
         "deliveries": history.purge_deliveries(table, now),
         "syncevents": store.prune(table, now),
+        "previews": previews.purge(table, now),
     }

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from synoscd.preview import store
 from synoscd.state import history
+from synoscd.state import previews as store
 from synoscd.state import table as t
 from tests.conftest import REPO_ROOT, LaunchedStack, app_yaml
 from tests.e2e.conftest import Host

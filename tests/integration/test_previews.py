@@ -14,11 +14,11 @@ import pytest
 
 from synoscd.engine.reconcile import run_pass
 from synoscd.engine.runtime import Runtime
-from synoscd.preview import store
 from synoscd.preview.plan import plan_ref
 from synoscd.preview.report import MAX_ANNOTATIONS
 from synoscd.preview.run import handle, mark_stale
 from synoscd.sources.factory import forget_warm_sources
+from synoscd.state import previews as store
 from tests.conftest import LaunchedStack, app_yaml
 from tests.integration.test_sources import new_repo, settings_for
 

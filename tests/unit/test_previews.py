@@ -274,3 +274,70 @@ def test_fit_bytes_never_exceeds_the_limit(text: str, limit: int) -> None:
     assert len(fitted.encode("utf-8")) <= max(limit, 0)
     assert fitted == text or fitted.endswith("(cut to fit GitHub's limit)")
     assert len(Output("t", text * 3).to_json()["summary"].encode("utf-8")) <= MAX_TEXT_BYTES
+
+
+# -- docs/previews.md shows what the renderer really writes -----------------------------------------------
+
+EXAMPLE_HEAD = "9f3c2a7e41d05b6c8e1f2a3b4c5d6e7f8091a2b3"
+EXAMPLE_BASE = "4e1a8c0d2b3f4a5e6d7c8b9a0f1e2d3c4b5a6978"
+EXAMPLE_PLAN = doc(
+    [
+        {**action(1, "run-hook", "db-migrate", reason="hook"), "kind": "Job", "phase": "PreSync"},
+        action(2, "create", "api", reason="missing"),
+        action(
+            3,
+            "update",
+            "web",
+            reason="drift",
+            changes=[
+                {
+                    "field": "template.containers[0].image",
+                    "live": "ghcr.io/contoso/web:1.4.2",
+                    "desired": "ghcr.io/contoso/web:1.5.0",
+                },
+                {"field": "template.scale.maxReplicas", "live": 3, "desired": 5},
+            ],
+        ),
+        action(4, "noop", "worker", reason="in-sync"),
+        action(
+            5,
+            "update",
+            "frontend",
+            wave=1,
+            reason="drift",
+            changes=[
+                {
+                    "field": "template.containers[0].env",
+                    "live": [{"name": "API_URL", "value": "http://api-v1"}],
+                    "desired": [{"name": "API_URL", "value": "http://api"}],
+                }
+            ],
+        ),
+        action(
+            6,
+            "skip",
+            "reports",
+            wave=1,
+            reason="suspended",
+            message="suspended at runtime (synos resume to undo)",
+        ),
+        action(7, "delete", "legacy", wave=2, reason="pruned"),
+    ]
+)
+
+
+def test_the_example_in_the_docs_is_what_the_renderer_writes() -> None:
+    from tests.conftest import REPO_ROOT
+
+    ctx = Context(
+        head=EXAMPLE_HEAD,
+        branch="main",
+        environment="apps-rg/apps-env",
+        base=EXAMPLE_BASE,
+        pr=42,
+        changed=("apps/api.yaml", "apps/frontend.yaml", "apps/legacy.yaml", "apps/web.yaml"),
+    )
+    report = render(EXAMPLE_PLAN, ctx)
+    page = (REPO_ROOT / "docs" / "previews.md").read_text()
+    assert f"```markdown\n{report.summary}\n```" in page, "regenerate the example in docs/previews.md"
+    assert f"**{report.conclusion}**, title **{report.title}**" in page
