@@ -38,6 +38,7 @@ class Delivery:
     hook_id: int
     time: float = field(default_factory=time.time)
     error: str | None = None
+    payload: str = ""  # what was sent (the JSON body), for tests that check the payload
 
 
 class Webhooks:
@@ -71,7 +72,9 @@ class Webhooks:
         headers = self._webhook_headers(event, delivery_id, hook_id, body, spec.get("secret"))
         with released(self.lock):  # the receiver may call back into this stand-in
             status, text, error = _post(url, body, headers)
-        delivery = Delivery(delivery_id, event, url, status, text, hook_id, error=error)
+        delivery = Delivery(
+            delivery_id, event, url, status, text, hook_id, error=error, payload=body.decode()
+        )
         self.deliveries.append(delivery)
         return Response.json(200, asdict(delivery) | {"signature_256": headers.get("X-Hub-Signature-256")})
 
