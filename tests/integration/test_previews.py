@@ -262,6 +262,10 @@ def test_a_push_to_the_base_marks_finished_previews_stale(ops: Ops) -> None:
     assert ops.preview(pr, head, action="rerequested")["conclusion"] == "neutral"
     latest = max(ops.runs(head), key=lambda r: r["id"])
     assert latest["conclusion"] == "neutral" and new_base[:12] in latest["output"]["summary"]
+    # closed: its row goes, and later pushes to the base leave its check alone
+    assert handle(ops.rt, {"kind": "preview-closed", "pr": pr}) == {"pr": pr, "forgotten": True}
+    assert store.get(ops.rt.table, pr) is None
+    assert mark_stale(ops.rt, ops.push("main", {"apps/keep-b.yaml": app_yaml("keep-b", "2")})) == 0
 
 
 def test_a_missing_checks_permission_is_named(ops: Ops) -> None:
