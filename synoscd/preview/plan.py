@@ -29,17 +29,27 @@ class _Pinned:
 
 
 class _WithSource:
-    """The runtime with another source; settings, state table, ARM and Key Vault are its own."""
+    """The runtime with another source; settings, state table, ARM and Key Vault are its own. Its
+    parse is its own too: the runtime keeps the followed revision's parse by (source, revision), and
+    a merge result's revision (the pull request's head) does not name one content — the same head
+    merged onto a newer base is another tree. Files are parsed once per content all the same
+    (manifests/desired.py), so this costs validation only."""
 
     def __init__(self, rt: Runtime, source: _Pinned) -> None:
         self._rt = rt
         self._source = source
+        self._parsed: tuple[Snapshot, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._rt, name)
 
     def source(self) -> _Pinned:
         return self._source
+
+    def parsed(self, snapshot: Snapshot, load: Callable[[Any], Any]) -> Any:
+        if self._parsed is None or self._parsed[0] is not snapshot:
+            self._parsed = (snapshot, load(snapshot.files))
+        return self._parsed[1]
 
 
 def plan_snapshot(

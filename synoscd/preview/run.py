@@ -215,7 +215,7 @@ def _relevant(rt: Runtime, snapshot: Snapshot, change: Change, config_path: str)
     paths = change.paths
     if any(is_manifest(p, config_path) for p in paths):
         return True
-    desired: DesiredSet = rt.parsed(snapshot, load_desired)  # the plan reuses this parse
+    desired: DesiredSet = load_desired(snapshot.files)  # each file parsed once per content anyway
     read = {p for r in desired.resources if isinstance(r.manifest, App) for p in r.manifest.spec.config_from}
     return bool(paths & read)
 

@@ -262,6 +262,12 @@ def test_a_push_to_the_base_marks_finished_previews_stale(ops: Ops) -> None:
     assert ops.preview(pr, head, action="rerequested")["conclusion"] == "neutral"
     latest = max(ops.runs(head), key=lambda r: r["id"])
     assert latest["conclusion"] == "neutral" and new_base[:12] in latest["output"]["summary"]
+    # the pull request is now behind main: the plan is the merge result, main's change included
+    assert "merge result" in latest["output"]["summary"]
+    assert sorted(actions_in(latest["output"]["summary"])) == [
+        ("update", "App", "keep-a"),
+        ("update", "App", "web"),
+    ]
     # closed: its row goes, and later pushes to the base leave its check alone
     assert handle(ops.rt, {"kind": "preview-closed", "pr": pr}) == {"pr": pr, "forgotten": True}
     assert store.get(ops.rt.table, pr) is None
