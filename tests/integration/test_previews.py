@@ -281,3 +281,44 @@ def test_a_missing_checks_permission_is_named(ops: Ops) -> None:
     ops.stack.admin("github", "POST", "faults", fault)
     with pytest.raises(Exception, match="Checks: Read and write"):
         ops.preview(ops.open("noperm"), head)
+
+
+def test_diff_ref_plans_a_commit_of_a_local_git_repository(stack: LaunchedStack, tmp_path: Any) -> None:
+    import subprocess
+
+    def git(*args: str) -> str:
+        env = {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+        out = subprocess.run(
+            ["git", "-C", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            env={**env, "PATH": "/usr/bin:/bin"},
+            check=True,
+        )
+        return out.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "web.yaml").write_text(app_yaml("web", "1"))
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    (tmp_path / "apps" / "web.yaml").write_text(app_yaml("web", "2"))
+    git("commit", "-qam", "two")
+    rt = Runtime(
+        settings_for(stack, "unused", source_path=str(tmp_path), state_table=f"p{uuid.uuid4().hex[:20]}")
+    )
+    try:
+        assert run_pass("cli", rt=rt, wait_seconds=10.0).outcome == "succeeded"  # live: nginx:2
+        older = plan_ref(first, rt=rt)
+        assert older.revision == first and older.trigger == "preview"
+        assert [(a.action, a.name, a.changes[0]["desired"]) for a in older.plan.actions] == [
+            ("update", "web", "nginx:1")
+        ]
+    finally:
+        rt.table.delete_table()
