@@ -66,10 +66,11 @@ def render(doc: Mapping[str, Any], ctx: Context, limit: int = SUMMARY_LIMIT) -> 
     skips = [a for a in actions if a["action"] == "skip"]
     unchanged = sum(1 for a in actions if a["action"] == "noop")
     counts = {k: n for k in WRITES if (n := sum(1 for a in writes if a["action"] == k))}
-    conclusion, title = _verdict(source_error, errors, blocked, writes, hooks, counts)
+    synth = list((doc.get("synthesis") or {}).get("wouldRun") or [])
+    conclusion, title = _verdict(source_error, errors, blocked, writes, hooks, counts, len(synth))
 
     out = _Writer(limit)
-    out.line(f"### {_headline(ctx, writes, hooks, conclusion)}")
+    out.line(f"### {_headline(ctx, writes, [*hooks, *synth], conclusion)}")
     out.line("")
     out.line(_provenance(ctx, prune))
     if not ctx.up_to_date and ctx.base:
@@ -102,6 +103,15 @@ def render(doc: Mapping[str, Any], ctx: Context, limit: int = SUMMARY_LIMIT) -> 
         out.table(HOOK_COLUMNS, [_hook_row(a) for a in hooks], "hooks", align_first="---:")
         if any(a.get("phase") == "SyncFail" for a in hooks):
             out.line("SyncFail hooks run only if the sync fails.")
+    if synth:
+        out.section(f"Compositions that would re-synthesise ({len(synth)})")
+        out.line(
+            "A preview never runs a synthesizer (it would run the pull request's code): the apps they "
+            "write are planned here from their current output; the new output is synthesised, and "
+            "planned, after the merge."
+        )
+        out.line("")
+        out.table(SYNTH_COLUMNS, [_synth_row(c) for c in synth], "compositions")
     if skips:
         out.section(f"Skipped ({len(skips)})")
         out.table(SKIP_COLUMNS, [_skip_row(a) for a in skips], "skipped resources")
@@ -117,6 +127,11 @@ def render(doc: Mapping[str, Any], ctx: Context, limit: int = SUMMARY_LIMIT) -> 
 ACTION_COLUMNS = ("#", "Action", "Kind", "Name", "Reason", "Changes")
 HOOK_COLUMNS = ("#", "Phase", "Wave", "Job")
 SKIP_COLUMNS = ("Kind", "Name", "Reason", "Why")
+SYNTH_COLUMNS = ("Composition", "Why")
+
+
+def _synth_row(c: Mapping[str, Any]) -> list[str]:
+    return [_code(str(c.get("composition") or "")), _cell(str(c.get("why") or ""), 200, code=False)]
 
 
 def _action_row(a: Mapping[str, Any]) -> list[str]:
@@ -154,6 +169,7 @@ def _verdict(
     writes: Sequence[Mapping[str, Any]],
     hooks: Sequence[Mapping[str, Any]],
     counts: Mapping[str, int],
+    synth: int = 0,
 ) -> tuple[str, str]:
     if source_error:
         return "failure", "The pull request could not be read"
@@ -164,10 +180,14 @@ def _verdict(
     if blocked:
         valve = "more than" in str(blocked)
         return "failure", "Prune blocked by the safety valve" if valve else "Prune blocked"
-    if writes or hooks:
+    if writes or hooks or synth:
         parts = [f"{v} {k}" for k, v in counts.items()]
-        if hooks:
-            parts.append(_n(len(hooks), "hook", "hooks"))
+        if hooks:  # "1 hook" among the changes, "1 hook to run" alone
+            parts.append(_n(len(hooks), "hook", "hooks") + ("" if writes else " to run"))
+        if synth:
+            parts.append(_n(synth, "composition to re-synthesise", "compositions to re-synthesise"))
+        if not writes:
+            return "neutral", ", ".join(parts)
         return "neutral", f"{_n(len(writes), 'change', 'changes')}: {', '.join(parts)}"
     return "success", "No changes"
 

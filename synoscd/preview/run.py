@@ -23,7 +23,7 @@ from typing import Any
 
 from synoscd.engine.runtime import Runtime
 from synoscd.manifests.desired import DesiredSet, load_desired
-from synoscd.manifests.schema import App
+from synoscd.manifests.schema import App, Composition, Synthesizer
 from synoscd.preview.events import PREVIEW_CHECK
 from synoscd.preview.plan import plan_snapshot
 from synoscd.preview.report import Context, render
@@ -211,12 +211,18 @@ def _newer_head(rt: Runtime, req: Request) -> str | None:
 
 def _relevant(rt: Runtime, snapshot: Snapshot, change: Change, config_path: str) -> bool:
     """Whether the pull request changes what SynosCD deploys: a manifest under the config path, or a
-    file a manifest reads (`spec.configFrom`). Synthesizer inputs, when manifests name some, count too."""
+    file a manifest reads — an App's `spec.configFrom`, a Composition's input file, a file an exec
+    Synthesizer's command names."""
     paths = change.paths
     if any(is_manifest(p, config_path) for p in paths):
         return True
     desired: DesiredSet = load_desired(snapshot.files)  # each file parsed once per content anyway
     read = {p for r in desired.resources if isinstance(r.manifest, App) for p in r.manifest.spec.config_from}
+    for r in desired.synth:
+        if isinstance(r.manifest, Composition):
+            read |= {b.file for b in r.manifest.spec.inputs if b.file}
+        elif isinstance(r.manifest, Synthesizer):
+            read |= set(r.manifest.spec.command)
     return bool(paths & read)
 
 

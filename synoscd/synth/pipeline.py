@@ -87,13 +87,17 @@ class Result:
     gone: list[str] = field(default_factory=list)  # compositions that left Git (rows to delete)
     ran: list[str] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)  # `synos synth`: what each run answered
+    would: dict[str, str] = field(default_factory=dict)  # a dry run: composition -> why it would run
 
     def summary(self) -> dict[str, Any]:
         comps = self.state.compositions.values()
         counts: dict[str, int] = {}
         for c in comps:
             counts[c.status] = counts.get(c.status, 0) + 1
-        return {"compositions": len(self.state.compositions), "ran": list(self.ran), "status": counts}
+        out = {"compositions": len(self.state.compositions), "ran": list(self.ran), "status": counts}
+        if self.would:  # a dry run (a pull-request preview) never synthesises: what merging would
+            out["wouldRun"] = [{"composition": c, "why": why} for c, why in sorted(self.would.items())]
+        return out
 
     def tags_for(self, resource: Resource) -> dict[str, str]:
         composition = self.origins.get(resource.file)
@@ -122,6 +126,8 @@ def synthesize(ctx: Context) -> Result:
         if ctx.only is not None and comp.name != ctx.only:
             continue
         plan = _plan(ctx, comp, synthesizers, state)
+        if ctx.dry_run and plan.run is not None:
+            result.would[comp.name] = plan.why
         if plan.run == cache.DEFERRED and ctx.only is None:
             deferred.append((comp, plan))
         elif plan.run is not None:

@@ -322,3 +322,33 @@ def test_diff_ref_plans_a_commit_of_a_local_git_repository(stack: LaunchedStack,
         ]
     finally:
         rt.table.delete_table()
+
+
+def test_a_pull_request_changing_a_composition_input_lists_the_composition(stack: LaunchedStack) -> None:
+    from synoscd.state import runtime
+    from tests.conftest import FIXTURES
+    from tests.integration.test_synth import composition, file_input, synthesizer
+
+    files = {
+        "apps/fleet-synth.yaml": synthesizer(),
+        "apps/web.yaml": composition("web", file_input("fleet", "inputs/fleet.json")),
+        "inputs/fleet.json": '{"apps": ["a", "b"]}',
+        "synth/fleet.py": (FIXTURES / "synthesizers" / "fleet.py").read_text(),
+    }
+    ops = Ops(stack, files)
+    try:
+        runtime.save(ops.rt.table, {"allow_exec_synthesizers": True}, "test")
+        synced = ops.sync()
+        assert synced.synthesis is not None and synced.synthesis["ran"] == ["web"], synced.to_dict()
+        head = ops.push("more", {"inputs/fleet.json": '{"apps": ["a", "b", "c"]}'})
+        pr = ops.open("more")
+        before = ops.rows()
+        outcome = ops.preview(pr, head)
+        (run,) = ops.runs(head)
+        assert outcome["conclusion"] == run["conclusion"] == "neutral", run["output"]
+        assert run["output"]["title"] == "1 composition to re-synthesise"
+        assert "#### Compositions that would re-synthesise (1)" in run["output"]["summary"]
+        assert "| <code>web</code> |" in run["output"]["summary"]
+        assert ops.rows() == before, "no synthesizer ran, no composition state was written"
+    finally:
+        ops.rt.table.delete_table()

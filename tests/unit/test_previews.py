@@ -165,6 +165,17 @@ def test_changes_planned_are_neutral_with_the_actions_by_wave() -> None:
     assert report.annotations == ()
 
 
+def test_compositions_that_would_re_synthesise_are_listed_and_planned_changes() -> None:
+    plan = {**doc([action(1, "noop", "web", reason="in-sync")]), "synthesis": {"wouldRun": [
+        {"composition": "shops", "why": "input fleet changed"}]}}  # fmt: skip
+    report = render(plan, CTX)
+    assert (report.conclusion, report.title) == ("neutral", "1 composition to re-synthesise")
+    assert "| <code>shops</code> | input fleet changed |" in report.summary
+    assert "never runs a synthesizer" in report.summary
+    hooks_only = render(doc([{**action(1, "run-hook", "migrate", reason="hook"), "kind": "Job"}]), CTX)
+    assert hooks_only.title == "1 hook to run"
+
+
 def test_nothing_to_do_is_success() -> None:
     report = render(doc([action(1, "noop", "web", reason="in-sync")]), CTX)
     assert (report.conclusion, report.title) == ("success", "No changes")
