@@ -17,7 +17,7 @@ from synoscd.engine.runtime import Runtime
 from synoscd.preview.plan import plan_ref
 from synoscd.preview.report import MAX_ANNOTATIONS
 from synoscd.preview.run import handle, mark_stale
-from synoscd.sources.factory import forget_warm_sources
+from synoscd.sources.factory import flush_warm_sources, forget_warm_sources
 from synoscd.state import previews as store
 from tests.conftest import LaunchedStack, app_yaml
 from tests.integration.test_sources import new_repo, settings_for
@@ -59,7 +59,9 @@ class Ops:
         )
 
     def sync(self) -> Any:
-        return run_pass("cli", rt=self.rt, wait_seconds=10.0)
+        result = run_pass("cli", rt=self.rt, wait_seconds=10.0)
+        flush_warm_sources()  # the blob cache is saved after the pass, in the background: done now
+        return result
 
     def push(self, branch: str, files: dict[str, str | None], start: str = "main") -> str:
         spec = {"files": files, "branch": branch, "from": start}
