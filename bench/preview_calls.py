@@ -143,6 +143,7 @@ def run(files: int = 500, rounds: int = 5) -> dict[str, Any]:
                 if samples[-1][0] <= 12
                 else f"{samples[-1][0]} calls",
             }
+        forget_warm_sources()
         rt.table.delete_table()
         return report
 
