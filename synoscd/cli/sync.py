@@ -130,11 +130,12 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def diff(args: argparse.Namespace) -> int:
-    _require_app(args)
     if getattr(args, "ref", None):  # another branch, tag or commit: what a pull-request preview plans
         from synoscd.preview.plan import plan_ref
 
+        # no name check: the ref may add the app the followed branch does not know yet
         return render_pass(plan_ref(args.ref, app=args.app, progress=_progress(args)), args)
+    _require_app(args)
     return render_pass(_run(True, args), args)
 
 
