@@ -52,9 +52,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# pytest exits 5 when it collects nothing; that must fail the build, and it does (non-zero).
+# pytest exits 5 when it collects nothing; that must fail the build, and it does (non-zero). Two
+# workers (pytest-xdist, one test file each at a time): much of the suite waits on the local stack.
 test: install lint $(CHROMIUM)
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit
