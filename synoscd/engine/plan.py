@@ -7,6 +7,8 @@ with a reason. No I/O. Every safety invariant that can be decided here is decide
 - a write to a resource that exists is a merge patch of the owned fields that differ (azure/merge.py):
   what the manifest does not own stays as it is;
 - protected and suspended resources are never written or deleted;
+- an app whose turn in a rollout of its Project's new defaults has not come is not updated
+  (rollout-pending; synth/defaults_rollout.py decides which);
 - an InProgress resource is never PUT again;
 - prune is off unless enabled, and blocked when the desired set is incomplete or empty, or when it
   would delete more than the allowed fraction of the managed resources;
@@ -139,6 +141,9 @@ class PlanInput:
     # are not written. Everything else is healed as usual.
     sync_failed: str | None = None
     held: frozenset[str] = frozenset()
+    # Apps (names, lower case) that wait for their turn in a rollout of their Project's new defaults,
+    # with why: their update waits (a create does not: nothing is there to protect).
+    rollout_pending: Mapping[str, str] = field(default_factory=dict)
     environment_id: str = ""  # ours: in this environment ...
     source: str = ""  # ... and tagged with this source (both required to own anything)
 
@@ -324,6 +329,10 @@ def _plan_desired(d: DesiredItem, inp: PlanInput) -> Action:
     if in_progress(live.body):
         return replace(base, action="skip", reason="in-progress", message=live.health.message)
     changes = tuple(diff(d.body, live.body))
+    if changes and d.kind == "App" and name in inp.rollout_pending:
+        return replace(
+            base, action="skip", reason="rollout-pending", changes=changes, message=inp.rollout_pending[name]
+        )
     if changes:
         write = write_patch(d.body, live.body)
         update = replace(

@@ -36,7 +36,7 @@ from synoscd.telemetry.passes import after_record, traced_pass
 log = logging.getLogger("synoscd.pass")
 
 # Skips that leave a resource short of its desired state: a pass with one is not 'succeeded'.
-LEFT_BEHIND = ("backoff", "in-progress", "sync-failed")
+LEFT_BEHIND = ("backoff", "in-progress", "sync-failed", "rollout-pending")
 
 
 @dataclass
@@ -337,6 +337,8 @@ def _one_pass(
     if desired is not None:  # the operator guardrails are runtime settings: checked on every pass
         desired = apply_guardrails(desired, settings.guardrails(rt.settings.keyvault_hosts))
         result.errors = [e.to_dict() for e in desired.errors]
+    # 3c. a change of a Project's defaults rolls out one app at a time: which apps wait (pure)
+    defaults = synth_step.roll_defaults(desired, settings, synth_read, live, result.revision, only)
 
     # 4. plan (pure)
     target = Target(
@@ -367,6 +369,7 @@ def _one_pass(
         prune_last=rt.settings.prune_last,
         sync_failed=failure_note(op) if op is not None and op.status == "Failed" else None,
         held=frozenset(op.pending) if op is not None else frozenset(),
+        rollout_pending=defaults.held if defaults is not None else {},
         environment_id=target.environment_id,
         source=target.source,
     )
@@ -423,6 +426,8 @@ def _one_pass(
             say(result.operation_error)
     if synthesized is not None:  # compositions that changed, and the rollout
         synth_step.save(rt, synth_read, synthesized)
+    if defaults is not None:  # Project records and the defaults rollout
+        synth_step.save_defaults(rt, synth_read, defaults)
     # 6. record: per-app status (only what changed), the pass summary
     recording = telemetry.start("synoscd.record")
     changed = record.statuses(

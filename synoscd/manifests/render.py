@@ -34,6 +34,17 @@ def merge_defaults(data: Any, project: LoadedDocument, project_name: str) -> tup
     return {**data, "spec": merged}, merger.origins
 
 
+def with_defaults(data: Any, defaults: Any) -> Any:
+    """`merge_defaults` with the defaults given as a value and no origins: what an app's data would be
+    under other defaults (the project defaults rollout compares an app under old and new ones)."""
+    if not isinstance(data, dict) or not isinstance(data.get("spec"), dict) or not isinstance(defaults, dict):
+        return data
+    defaults = {key: value for key, value in defaults.items() if key in APP_SPEC_FIELDS}
+    if not defaults:
+        return data
+    return {**data, "spec": _Merger(None, "").merge(defaults, data["spec"], ("spec",), DEFAULTS_PATH)}
+
+
 def _defaults_of(data: Any) -> dict[str, Any] | None:
     spec = data.get("spec") if isinstance(data, dict) else None
     defaults = spec.get("defaults") if isinstance(spec, dict) else None
@@ -41,13 +52,14 @@ def _defaults_of(data: Any) -> dict[str, Any] | None:
 
 
 class _Merger:
-    def __init__(self, project: LoadedDocument, project_name: str) -> None:
+    def __init__(self, project: LoadedDocument | None, project_name: str) -> None:
         self.project = project
         self.project_name = project_name
         self.origins: dict[Path, Origin] = {}
 
     def take_default(self, value: Any, path: Path, default_path: Path) -> Any:
-        self.origins[path] = Origin(self.project, default_path, self.project_name)
+        if self.project is not None:  # None: only the merged value is wanted
+            self.origins[path] = Origin(self.project, default_path, self.project_name)
         return value
 
     def merge(self, default: Any, own: Any, path: Path, default_path: Path) -> Any:

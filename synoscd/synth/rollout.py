@@ -6,6 +6,9 @@ A change of a synthesizer or of an input bound with `defer: true` can touch many
 They roll one composition at a time: the next step only when the last step's apps are all Healthy
 and `rollout-cooldown` seconds have passed since it. A Degraded app (or a failed synthesis) stops the
 rollout, with the reason, until a new commit or `synos rollout resume`; `synos rollout pause` holds it.
+
+The same machine rolls a change of a Project's defaults one app at a time (defaults_rollout.py, with
+a state of its own): there a step is an app, and `label` names it in the reasons.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ def decide(
     cooldown: float,
     revision: str | None,
     cause: str = "",
+    label: Callable[[str], str] = lambda step: f"composition {step}",
 ) -> Decision:
     """`pending`: compositions with a deferred change, in the order they should go. `health(app)` ->
-    (status, message) of a live resource ("Kind/name"), ("Missing", "") when absent."""
+    (status, message) of a live resource ("Kind/name"), ("Missing", "") when absent. `label(step)`:
+    how reasons name a step."""
     s = dataclasses.replace(state, pending=list(pending), cause=cause or state.cause)
     if s.status == "Stopped" and revision is not None and s.stopped_revision not in (None, revision):
         # A new commit (a fix, most likely): go on at once, gated neither on the step that stopped it
@@ -57,7 +62,7 @@ def decide(
         if broken:
             app, message = broken[0]
             reason = (
-                f"stopped: {app} of composition {s.last_step} is unhealthy ({message}); fix it and push "
+                f"stopped: {app} of {label(s.last_step)} is unhealthy ({message}); fix it and push "
                 "a commit, or synos rollout resume"
             )
             return Decision(
@@ -67,7 +72,7 @@ def decide(
             )
         waiting = [f"{app}: {status}" for app, status, _m in unwell if status != HEALTHY]
         if waiting:
-            reason = f"waiting for composition {s.last_step} to become healthy ({', '.join(waiting[:3])})"
+            reason = f"waiting for {label(s.last_step)} to become healthy ({', '.join(waiting[:3])})"
             return Decision(None, dataclasses.replace(s, reason=reason), reason)
     if s.last_step_at is not None and now < s.last_step_at + cooldown:
         reason = (
@@ -78,7 +83,7 @@ def decide(
 
 
 def stepped(state: RolloutState, composition: str, apps: list[str], now: float) -> RolloutState:
-    """The composition took its deferred change: its apps gate the next step."""
+    """The composition (or app) took its deferred change: its apps gate the next step."""
     rest = [p for p in state.pending if p != composition]
     return dataclasses.replace(
         state,

@@ -1,7 +1,9 @@
-"""Compositions and the deferred rollout in Table Storage (partition `synth`): one row per composition
-(the output in force with its fingerprint, the last attempt, a job still running) and one row for the
-rollout. A pass reads the partition with one query and writes only rows that changed; the CLI's
-pause/resume go through the same ETag-guarded read-modify-write, so neither loses the other's write."""
+"""Compositions and the deferred rollouts in Table Storage (partition `synth`): one row per composition
+(the output in force with its fingerprint, the last attempt, a job still running), one row for the
+compositions' rollout, one per Project (the defaults in force, a defaults change rolling out) and one
+for the rollout of Project defaults. A pass reads the partition with one query and writes only rows
+that changed; the CLI's pause/resume go through the same ETag-guarded read-modify-write, so neither
+loses the other's write."""
 
 from __future__ import annotations
 
@@ -15,12 +17,18 @@ from azure.data.tables import TableClient
 from synoscd.state import table as t
 
 PK = "synth"
-ROLLOUT_RK = "rollout"
+ROLLOUT_RK = "rollout"  # compositions: synthesizer and deferred-input changes
+PROJECTS_ROLLOUT_RK = "rollout-projects"  # apps: Project defaults changes
+ROLLOUTS = {"compositions": ROLLOUT_RK, "projects": PROJECTS_ROLLOUT_RK}  # name -> row (the CLI's names)
 _JSON = ("fingerprint", "output", "warnings", "revisions", "inflight", "apps")
 
 
 def composition_rk(name: str) -> str:
     return f"c-{name.lower()}"
+
+
+def project_rk(name: str) -> str:
+    return f"p-{name.lower()}"
 
 
 @dataclass
@@ -141,10 +149,42 @@ class RolloutState:
 
 
 @dataclass
+class ProjectRecord:
+    """What a pass must remember of a Project to roll a change of its defaults one app at a time
+    (synth/defaults_rollout.py): the defaults every app not rolled yet is on, the change in flight,
+    and each app's own manifest as last seen (an app whose own manifest changed is not held back)."""
+
+    name: str
+    defaults: dict[str, Any] = field(default_factory=dict)  # in force
+    target: str | None = None  # digest of the defaults rolling out (None: no change in flight)
+    rolled: list[str] = field(default_factory=list)  # apps that took the target defaults
+    own: dict[str, str] = field(default_factory=dict)  # app -> digest of its own manifest
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"name": self.name, "target": self.target}
+        t.put_json(row, "defaults", self.defaults)
+        t.put_json(row, "rolled", self.rolled)
+        t.put_json(row, "own", self.own)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProjectRecord:
+        return cls(
+            row.get("name") or "",
+            dict(t.get_json(row, "defaults", {})),
+            row.get("target"),
+            list(t.get_json(row, "rolled", [])),
+            dict(t.get_json(row, "own", {})),
+        )
+
+
+@dataclass
 class SynthState:
     compositions: dict[str, CompositionState] = field(default_factory=dict)  # by name, lower case
     rollout: RolloutState = field(default_factory=RolloutState)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # as read, to write only changes
+    projects: dict[str, ProjectRecord] = field(default_factory=dict)  # by name, lower case
+    projects_rollout: RolloutState = field(default_factory=RolloutState)
 
 
 def load(table: TableClient) -> SynthState:
@@ -157,6 +197,11 @@ def load(table: TableClient) -> SynthState:
         state.rows[rk] = clean
         if rk == ROLLOUT_RK:
             state.rollout = RolloutState.from_row(clean)
+        elif rk == PROJECTS_ROLLOUT_RK:
+            state.projects_rollout = RolloutState.from_row(clean)
+        elif rk.startswith("p-"):
+            record = ProjectRecord.from_row(clean)
+            state.projects[record.name.lower()] = record
         elif rk.startswith("c-"):
             comp = CompositionState.from_row(clean)
             state.compositions[comp.name.lower()] = comp
@@ -179,8 +224,24 @@ def save_changes(table: TableClient, state: SynthState, gone: list[str]) -> int:
     return written
 
 
-def update_rollout(table: TableClient, change: Any) -> RolloutState:
-    """ETag-guarded: `change(RolloutState) -> RolloutState | None` runs on fresh data (None: keep)."""
+def save_projects(table: TableClient, state: SynthState, gone: list[str]) -> int:
+    """Write the Project records that differ from what was read, delete those of Projects gone."""
+    written = 0
+    for name, record in state.projects.items():
+        rk = project_rk(name)
+        row = record.to_row()
+        if _same(state.rows.get(rk), row):
+            continue
+        t.update(table, PK, rk, lambda _old, row=row: row)
+        written += 1
+    for name in gone:
+        t.delete(table, PK, project_rk(name))
+    return written
+
+
+def update_rollout(table: TableClient, change: Any, rk: str = ROLLOUT_RK) -> RolloutState:
+    """ETag-guarded: `change(RolloutState) -> RolloutState | None` runs on fresh data (None: keep).
+    `rk`: which rollout (ROLLOUT_RK, the compositions'; PROJECTS_ROLLOUT_RK, Project defaults')."""
     result: dict[str, RolloutState] = {}
 
     def mutate(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -193,7 +254,7 @@ def update_rollout(table: TableClient, change: Any) -> RolloutState:
         result["state"] = new
         return new.to_row()
 
-    t.update(table, PK, ROLLOUT_RK, mutate)
+    t.update(table, PK, rk, mutate)
     return result["state"]
 
 

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from synoscd.manifests.desired import DesiredSet
+from synoscd.manifests.schema import Project
+from synoscd.synth import defaults_rollout
 from synoscd.synth import state as synth_state
 from synoscd.synth.annotations import COMPOSITION_TAG
 from synoscd.synth.pipeline import Context, Result, synthesize
-from synoscd.synth.state import RolloutState, SynthState
+from synoscd.synth.state import PROJECTS_ROLLOUT_RK, RolloutState, SynthState
 
 log = logging.getLogger("synoscd.synth")
 
@@ -36,10 +38,7 @@ def run(
     retry: Any = None,
     only: str | None = None,
 ) -> Result:
-    def health(app: str) -> tuple[str, str]:
-        kind, _, name = app.partition("/")
-        item = live.get((kind, name.lower()))
-        return ("Missing", "not in Azure yet") if item is None else (item.health.status, item.health.message)
+    health = _health(live)
 
     def job_ready(name: str) -> bool | None:
         item = live.get(("Job", name.lower()))
@@ -77,6 +76,60 @@ def run(
         only=only,
     )
     return synthesize(ctx)
+
+
+def _health(live: Mapping[tuple[str, str], Any]) -> Any:
+    def health(app: str) -> tuple[str, str]:
+        kind, _, name = app.partition("/")
+        item = live.get((kind, name.lower()))
+        return ("Missing", "not in Azure yet") if item is None else (item.health.status, item.health.message)
+
+    return health
+
+
+def roll_defaults(
+    desired: DesiredSet | None,
+    settings: Any,
+    state: SynthState,
+    live: Mapping[tuple[str, str], Any],
+    revision: str | None,
+    only: str | None = None,
+) -> defaults_rollout.Roll | None:
+    """Which apps wait for their turn in a rollout of their Project's new defaults (None: no desired
+    set this pass, nothing to decide or record)."""
+    if desired is None:
+        return None
+    defaults = {p.name: p.manifest.spec.defaults for p in desired.projects if isinstance(p.manifest, Project)}
+    members = [
+        defaults_rollout.Member(r.name, r.project, r.locator.doc.data if r.locator is not None else None)
+        for r in desired.resources
+        if r.kind == "App" and r.project is not None
+    ]
+    return defaults_rollout.roll(
+        defaults,
+        members,
+        state.projects,
+        state.projects_rollout,
+        _health(live),
+        time.time(),
+        settings.rollout_cooldown_seconds,
+        revision,
+        complete=desired.complete,
+        may_step=lambda app: only is None or app.lower() == only.lower(),
+    )
+
+
+def save_defaults(rt: Any, read: SynthState, roll: defaults_rollout.Roll) -> None:
+    """Project records that changed; the defaults rollout's row merged with what the CLI wrote."""
+    records = SynthState(rows=read.rows, projects=roll.records)
+    written = synth_state.save_projects(rt.table, records, roll.gone)
+    if roll.state != read.projects_rollout:
+        ours = roll.state
+        synth_state.update_rollout(
+            rt.table, lambda fresh: merge(read.projects_rollout, ours, fresh), PROJECTS_ROLLOUT_RK
+        )
+    if written or roll.stepped:
+        log.info("project defaults rollout", extra={"written": written, "stepped": roll.stepped})
 
 
 def save(rt: Any, read: SynthState, result: Result) -> None:
