@@ -11,6 +11,9 @@ from typing import Any
 from synoscd.cli.output import CliError, emit, table
 from synoscd.cli.prompt import add_yes, confirm
 
+# The two rollouts (synth/state.py ROLLOUTS): compositions' deferred changes, Project defaults' changes.
+ROLLOUTS = ("compositions", "projects")
+
 
 def add(sub: Any) -> None:
     s = sub.add_parser(
@@ -28,14 +31,17 @@ def add(sub: Any) -> None:
 
     r = sub.add_parser(
         "rollout",
-        help="pause or resume the deferred rollout",
+        help="pause or resume the deferred rollouts",
         description="synos rollout pause: no further composition takes a deferred change (a synthesizer "
-        "or a defer: true input) until resumed. synos rollout resume: go on after a pause or a stop "
-        "(an unhealthy app); the step that stopped it no longer gates.",
+        "or a defer: true input) and no further app a change of its Project's defaults until resumed. "
+        "synos rollout resume: go on after a pause or a stop (an unhealthy app); the step that stopped "
+        "it no longer gates. NAME (compositions or projects) steers one of the two rollouts; without it, "
+        "both.",
     )
     r_sub = r.add_subparsers(dest="what", metavar="ACTION", required=True)
     for action in ("pause", "resume"):
-        c = sub.child(r_sub, action, help=f"{action} the deferred rollout")
+        c = sub.child(r_sub, action, help=f"{action} the deferred rollouts")
+        c.add_argument("name", nargs="?", choices=ROLLOUTS, help="one rollout (default: both)")
         add_yes(c)
         c.set_defaults(run=steer, action=action)
 
@@ -48,7 +54,11 @@ def add_get(sub: Any, get_sub: Any) -> None:
             get_compositions,
             "compositions: synthesizer, inputs' revisions, last synthesis, status",
         ),
-        ("rollouts", get_rollouts, "the deferred rollout: status, why, what is pending, the last step"),
+        (
+            "rollouts",
+            get_rollouts,
+            "the deferred rollouts (compositions, project defaults): status, why, what is pending, last step",
+        ),
     ):
         g = sub.child(get_sub, name, help=text, description=text)
         g.set_defaults(run=fn)
@@ -93,38 +103,59 @@ def get_compositions(args: argparse.Namespace) -> int:
     return 1 if any(c["status"] in ("Failed", "Invalid") for c in rows) else 0
 
 
+def rollouts_doc(read: Any) -> dict[str, Any]:
+    """The `get rollouts -o json` document of a loaded synth state (synth/state.SynthState)."""
+    return {
+        "rollouts": [
+            {"name": "compositions", **read.rollout.to_dict()},
+            {"name": "projects", **read.projects_rollout.to_dict()},
+        ]
+    }
+
+
+def _rollouts_table(doc: dict[str, Any]) -> str:
+    return table(
+        ["rollout", "status", "pending", "last step", "when", "reason"],
+        [
+            (
+                r["name"],
+                r["status"],
+                ", ".join(r["pending"]) or "-",
+                r["lastStep"] or "-",
+                _ago(r["lastStepAt"]),
+                r["reason"] or r["cause"] or "-",
+            )
+            for r in doc["rollouts"]
+        ],
+    )
+
+
 def get_rollouts(args: argparse.Namespace) -> int:
     from synoscd.synth import state
 
-    doc = state.load(_rt().table).rollout.to_dict()
-    emit(
-        doc,
-        args.output,
-        lambda d: table(
-            ["status", "pending", "last step", "when", "reason"],
-            [
-                (
-                    d["status"],
-                    ", ".join(d["pending"]) or "-",
-                    d["lastStep"] or "-",
-                    _ago(d["lastStepAt"]),
-                    d["reason"] or d["cause"] or "-",
-                )
-            ],
-        ),
-    )
-    return 1 if doc["status"] == "Stopped" else 0
+    doc = rollouts_doc(state.load(_rt().table))
+    emit(doc, args.output, _rollouts_table)
+    return 1 if any(r["status"] == "Stopped" for r in doc["rollouts"]) else 0
 
 
 def steer(args: argparse.Namespace) -> int:
     from synoscd.cli.control import who
     from synoscd.synth import rollout, state
 
-    confirm(args, f"{args.action.capitalize()} the deferred rollout?")
+    names = [args.name] if args.name else list(ROLLOUTS)
+    what = f"the {args.name} rollout" if args.name else "the deferred rollouts"
+    confirm(args, f"{args.action.capitalize()} {what}?")
     me = who()
     change = rollout.paused if args.action == "pause" else rollout.resumed
-    new = state.update_rollout(_rt().table, lambda s: change(s, me))
-    emit(new.to_dict(), args.output, lambda d: f"rollout {d['status']}: {d['reason']}")
+    rows = []
+    for name in names:
+        new = state.update_rollout(_rt().table, lambda s: change(s, me), state.ROLLOUTS[name])
+        rows.append({"name": name, **new.to_dict()})
+    emit(
+        {"rollouts": rows},
+        args.output,
+        lambda d: "\n".join(f"rollout {r['name']} {r['status']}: {r['reason']}" for r in d["rollouts"]),
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -76,12 +77,21 @@ def test_compositions_from_the_command_line(cli: Cli) -> None:
     out = cli.json("synth", "web", check=1)
     assert out["status"] == "Failed" and out["results"][0]["severity"] == "error"
 
-    assert cli.json("get", "rollouts")["status"] == "Idle"
-    assert cli.json("rollout", "pause", "--yes")["status"] == "Paused"
-    assert cli.json("get", "rollouts")["paused"] is True
-    resumed = cli.json("rollout", "resume", "--yes")
-    assert resumed["status"] == "Idle" and resumed["paused"] is False
-    assert cli.run("rollout", "pause", check=2).stderr.startswith("synos: Pause the deferred rollout")
+    def rollouts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in doc["rollouts"]}
+
+    assert {n: r["status"] for n, r in rollouts(cli.json("get", "rollouts")).items()} == {
+        "compositions": "Idle",
+        "projects": "Idle",
+    }
+    paused = rollouts(cli.json("rollout", "pause", "projects", "--yes"))
+    assert list(paused) == ["projects"] and paused["projects"]["status"] == "Paused"
+    assert [r["paused"] for r in cli.json("get", "rollouts")["rollouts"]] == [False, True]
+    assert cli.json("rollout", "pause", "--yes")["rollouts"][0]["status"] == "Paused"
+    resumed = rollouts(cli.json("rollout", "resume", "--yes"))
+    assert all(r["status"] == "Idle" and r["paused"] is False for r in resumed.values()), resumed
+    assert cli.run("rollout", "pause", check=2).stderr.startswith("synos: Pause the deferred rollouts")
+    assert "rollout projects Idle" in cli.run("rollout", "resume", "projects", "--yes").stdout
 
 
 def test_synth_names_an_unknown_composition(cli: Cli) -> None:
