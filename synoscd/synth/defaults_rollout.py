@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,7 +124,7 @@ def _project(
     name: str, defaults: Any, members: list[Member], record: ProjectRecord | None, complete: bool
 ) -> tuple[ProjectRecord, list[str]]:
     """The Project's new record and the apps that wait for the new defaults, in name order."""
-    own_now = {m.name: digest(m.own) for m in members if m.own is not None}
+    own_now = {m.name: _own_digest(m.own) for m in members if m.own is not None}
     own = own_now if complete or record is None else {**record.own, **own_now}
     if record is None or digest(defaults) == digest(record.defaults):
         return ProjectRecord(name, defaults, None, [], own), []
@@ -144,6 +146,28 @@ def _project(
     if not wait:
         return ProjectRecord(name, defaults, None, [], own), []
     return ProjectRecord(name, record.defaults, target, rolled, own), wait
+
+
+_DIGESTS: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+_DIGESTS_MAX = 8192
+_DIGESTS_LOCK = threading.Lock()
+
+
+def _own_digest(data: Any) -> str:
+    """A manifest's digest, once per parsed document: the loader shares parsed documents between
+    passes (manifests/desired.py), so a warm no-change pass hashes no manifest again. The entry keeps
+    the data alive, so its id cannot be reused while cached."""
+    with _DIGESTS_LOCK:
+        hit = _DIGESTS.get(id(data))
+        if hit is not None and hit[0] is data:
+            _DIGESTS.move_to_end(id(data))
+            return hit[1]
+    value = digest(data)[:32]
+    with _DIGESTS_LOCK:
+        _DIGESTS[id(data)] = (data, value)
+        while len(_DIGESTS) > _DIGESTS_MAX:
+            _DIGESTS.popitem(last=False)
+    return value
 
 
 def _in_force(record: ProjectRecord, defaults: Any) -> ProjectRecord:

@@ -318,3 +318,21 @@ def test_a_held_action_says_why_and_what_waits() -> None:
     )
     (action,) = plan(inp, "r").actions
     assert action.message == "wait" and action.changes and not action.writes
+
+
+# -- own-manifest digests, once per parsed document ------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(own=specs, other=specs)
+def test_an_own_digest_is_the_documents_digest_cached_or_not(
+    own: dict[str, Any], other: dict[str, Any]
+) -> None:
+    from synoscd.synth.cache import digest
+    from synoscd.synth.defaults_rollout import _own_digest
+
+    doc = {"kind": "App", "metadata": {"name": "a"}, "spec": own}
+    twin = {"kind": "App", "metadata": {"name": "a"}, "spec": dict(own)}  # equal, another object
+    assert _own_digest(doc) == _own_digest(doc) == _own_digest(twin) == digest(doc)[:32]
+    changed = {"kind": "App", "metadata": {"name": "a"}, "spec": other}
+    assert (_own_digest(changed) == _own_digest(doc)) == (digest(changed) == digest(doc))
