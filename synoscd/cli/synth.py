@@ -104,12 +104,15 @@ def get_compositions(args: argparse.Namespace) -> int:
 
 
 def rollouts_doc(read: Any) -> dict[str, Any]:
-    """The `get rollouts -o json` document of a loaded synth state (synth/state.SynthState)."""
+    """The `get rollouts -o json` document of a loaded synth state (synth/state.SynthState): both
+    rollouts under `rollouts`; the top-level fields stay the compositions' rollout, the document's
+    shape before Project defaults had a rollout (machine output only gains fields, docs/cli.md)."""
     return {
+        **read.rollout.to_dict(),
         "rollouts": [
             {"name": "compositions", **read.rollout.to_dict()},
             {"name": "projects", **read.projects_rollout.to_dict()},
-        ]
+        ],
     }
 
 
@@ -151,8 +154,9 @@ def steer(args: argparse.Namespace) -> int:
     for name in names:
         new = state.update_rollout(_rt().table, lambda s: change(s, me), state.ROLLOUTS[name])
         rows.append({"name": name, **new.to_dict()})
+    top = {k: v for k, v in rows[0].items() if k != "name"}  # compositions' without NAME, as before
     emit(
-        {"rollouts": rows},
+        {**top, "rollouts": rows},
         args.output,
         lambda d: "\n".join(f"rollout {r['name']} {r['status']}: {r['reason']}" for r in d["rollouts"]),
     )

@@ -396,7 +396,8 @@ class ProjectSpec(Model):
     defaults: dict[str, Any] = Field(
         default_factory=dict,
         json_schema_extra={
-            "description": "Parts of an App spec merged into every listed app; the app's own values win.",
+            "description": "Parts of an App spec merged into every listed app; the app's own values win. "
+            "A change that touches more than one app rolls out one app at a time (docs/synthesizers.md).",
             "propertyNames": {"enum": list(APP_SPEC_FIELDS)},
         },
     )

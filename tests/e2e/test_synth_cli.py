@@ -86,8 +86,12 @@ def test_compositions_from_the_command_line(cli: Cli) -> None:
     }
     paused = rollouts(cli.json("rollout", "pause", "projects", "--yes"))
     assert list(paused) == ["projects"] and paused["projects"]["status"] == "Paused"
-    assert [r["paused"] for r in cli.json("get", "rollouts")["rollouts"]] == [False, True]
-    assert cli.json("rollout", "pause", "--yes")["rollouts"][0]["status"] == "Paused"
+    shown = cli.json("get", "rollouts")
+    assert [r["paused"] for r in shown["rollouts"]] == [False, True]
+    # The top level is still the compositions' rollout (the shape before there were two).
+    assert shown["status"] == "Idle" and shown["paused"] is False and shown["pending"] == []
+    both = cli.json("rollout", "pause", "--yes")
+    assert both["status"] == "Paused" and both["rollouts"][0]["status"] == "Paused"
     resumed = rollouts(cli.json("rollout", "resume", "--yes"))
     assert all(r["status"] == "Idle" and r["paused"] is False for r in resumed.values()), resumed
     assert cli.run("rollout", "pause", check=2).stderr.startswith("synos: Pause the deferred rollouts")
