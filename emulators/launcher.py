@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,33 +112,47 @@ class Azurite:
                 self.proc.wait(timeout=5)
 
 
+AZURITE_FLAGS = ["--silent", "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck"]
+
+
+def _spawn_azurite(
+    binary: Path, nports: int, flags: Callable[[list[int]], list[str]]
+) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """Start Azurite on fresh free ports and wait until each answers. free_port() releases its socket
+    before Azurite binds it, so a parallel test can take the port in between and Azurite exits at once
+    (address in use): then try again on other ports, twice at most."""
+    for attempt in range(3):
+        ports = [free_port() for _ in range(nports)]
+        proc = subprocess.Popen(
+            [str(binary), *AZURITE_FLAGS, *flags(ports)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            for port in ports:
+                wait_for_port(port, 30, proc)
+            return proc, ports
+        except Exception as exc:
+            Azurite(proc, 0, 0, 0).stop()
+            exited = isinstance(exc, RuntimeError) and proc.returncode is not None
+            if not exited or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def start_azurite() -> Azurite:
     # Azurite logs ":0" for port 0 and never says which port it took, so choose free ports first.
-    ports = [free_port() for _ in range(3)]
-    args = [
-        str(azurite_binary()),
-        "--silent",
-        "--inMemoryPersistence",
-        "--disableTelemetry",
-        "--skipApiVersionCheck",
-    ]
-    for svc, port in zip(("blob", "queue", "table"), ports, strict=True):
-        args += [f"--{svc}Host", "127.0.0.1", f"--{svc}Port", str(port)]
-    proc = subprocess.Popen(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    azurite = Azurite(proc, *ports)
-    try:
-        for port in ports:
-            wait_for_port(port, 30, proc)
-    except Exception:
-        azurite.stop()
-        raise
-    return azurite
+    def flags(ports: list[int]) -> list[str]:
+        return [
+            arg
+            for svc, port in zip(("blob", "queue", "table"), ports, strict=True)
+            for arg in (f"--{svc}Host", "127.0.0.1", f"--{svc}Port", str(port))
+        ]
+
+    proc, ports = _spawn_azurite(azurite_binary(), 3, flags)
+    return Azurite(proc, *ports)
 
 
 def start_blob_azurite(tls: CertPair) -> Azurite:
@@ -145,39 +160,13 @@ def start_blob_azurite(tls: CertPair) -> Azurite:
     managed identity and user-delegation keys work against it, as against a real storage account
     (synthesizer jobs exchange their ResourceList through it). Its own process: the main Azurite
     stays plain HTTP for tables and queues."""
-    port = free_port()
-    binary = azurite_binary().with_name("azurite-blob")
-    args = [
-        str(binary),
-        "--silent",
-        "--inMemoryPersistence",
-        "--disableTelemetry",
-        "--skipApiVersionCheck",
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-        "--oauth",
-        "basic",
-        "--cert",
-        str(tls.cert_file),
-        "--key",
-        str(tls.key_file),
-    ]
-    proc = subprocess.Popen(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    azurite = Azurite(proc, port, 0, 0)
-    try:
-        wait_for_port(port, 30, proc)
-    except Exception:
-        azurite.stop()
-        raise
-    return azurite
+
+    def flags(ports: list[int]) -> list[str]:
+        tls_args = ["--cert", str(tls.cert_file), "--key", str(tls.key_file)]
+        return ["--blobHost", "127.0.0.1", "--blobPort", str(ports[0]), "--oauth", "basic", *tls_args]
+
+    proc, ports = _spawn_azurite(azurite_binary().with_name("azurite-blob"), 1, flags)
+    return Azurite(proc, ports[0], 0, 0)
 
 
 def _git(repo_dir: Path) -> list[str]:

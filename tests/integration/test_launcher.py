@@ -4,6 +4,7 @@ answers and, on SIGTERM or Ctrl-C, stops every process it started."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators import launcher
 from emulators.launcher import read_env_file
 from tests.conftest import REPO_ROOT, launch_stack, pid_alive, stop_stack
 
@@ -183,3 +185,25 @@ def test_up_refuses_an_ops_folder_without_manifests(tmp_path: Path) -> None:
         out.returncode == 2 and "no .yaml or .yml manifests" in out.stderr and "Traceback" not in out.stderr
     )
     assert not (tmp_path / "x.env").exists()
+
+
+def test_azurite_starts_on_other_ports_when_one_was_taken_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A port free_port() chose, taken by someone else before Azurite binds it (parallel tests do
+    # this): bound, not listening, so Azurite cannot bind it and a connect to it is refused.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    chosen = iter([port])
+    real = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(chosen, None) or real())
+    try:
+        azurite = launcher.start_azurite()
+        try:
+            ports = (azurite.blob_port, azurite.queue_port, azurite.table_port)
+            assert port not in ports and azurite.proc.poll() is None
+            for p in ports:
+                launcher.wait_for_port(p, 5, azurite.proc)
+        finally:
+            azurite.stop()
+    finally:
+        taken.close()
