@@ -35,6 +35,10 @@ DEFINITION_NOTES = {
     "Composition": "Runs a synthesizer over its inputs; the Apps and Jobs it writes are applied like "
     "hand-written ones (labelled `synoscd.io/composition`, tagged `synoscd-composition`).",
     "InputBinding": "One input item of a composition: exactly one of file, inline or secret.",
+    "Target": "One environment of a fleet (docs/fleet.md): where its Apps and Jobs go and which folder of "
+    "the ops repository holds them. Read from SYNOSCD_TARGETS_PATH (`targets/`) only.",
+    "TargetOverrides": "This target's runtime defaults (what SYNOSCD_* settings give the default target); "
+    "`synos set --target NAME` still overrides them.",
     "Metadata": "Name, labels and annotations of an App or Job.",
     "Container": "One container; the cpu and memory of all containers of an app must add up to a pair "
     "ACA accepts (0.25/0.5Gi, 0.5/1Gi, ... 2/4Gi; memory = 2 x cpu).",
@@ -108,6 +112,13 @@ FIELD_NOTES = {
     "or name it .json.",
     "InputBinding.secret": "A Key Vault secret URL: the item carries its current version, never its value.",
     "InputBinding.defer": "true: a change rolls out one composition at a time (deferred rollout).",
+    "TargetMetadata.name": "2-32 lowercase letters, digits and '-'; `default` is the target of the app "
+    "settings. Written to the target's resources as tag synoscd-target.",
+    "TargetSpec.subscriptionId": "The identity needs Container Apps Contributor on the resource group "
+    "(infra: the `targets` parameter).",
+    "TargetSpec.path": "Folder of this target's manifests; a push touching it (or a file its manifests "
+    "read) runs this target's pass.",
+    "TargetSpec.environment": "Name of the Container Apps environment in that resource group.",
 }
 
 

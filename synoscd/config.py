@@ -89,6 +89,26 @@ class Settings(BaseSettings):
         max_length=63,
     )
 
+    # -- a fleet: several targets (environments) served by one SynosCD (docs/fleet.md) ------------
+    target: str | None = _f(
+        None, "the target a command works on (synos --target NAME); unset: the default target"
+    )
+    targets: str = _f(
+        "",
+        "targets declared in the app settings: a JSON array of {name, subscriptionId, resourceGroup, "
+        "environment, path, overrides}; the ops repository's targets path declares more",
+    )
+    targets_path: str = _f("targets", "folder of the Target manifests in the ops repository")
+    arm_write_rate: float = _f(
+        8.0,
+        "ARM writes per second per subscription, shared by every instance and target (ARM refills "
+        "10 per second per subscription and principal)",
+        gt=0,
+    )
+    arm_write_burst: int = _f(
+        150, "ARM writes a subscription's budget may spend at once (ARM's bucket holds 200)", ge=1
+    )
+
     # -- runtime defaults (the state table overrides them; `synos set`) ---------------------------
     reconcile_interval_seconds: int = _f(300, "seconds between timer passes (synos set --interval)", ge=10)
     prune_enabled: bool = _f(False, "delete managed apps that left Git (synos set --prune)")

@@ -30,10 +30,12 @@ ARM-specific admin API (besides the base's reset/calls/faults/latency):
                                 run the command locally (images.py); GET lists them
   POST /_admin/lro-failures     {"method", "path" (regex), "count", "code", "message"}: the next
                                 matching long-running operations end Failed
-  POST /_admin/environments     {"name", "resourceGroup"?, "kind"?: managedEnvironments |
-                                connectedEnvironments}
+  POST /_admin/environments     {"name", "resourceGroup"?, "subscription"?, "kind"?: managedEnvironments |
+                                connectedEnvironments}; a new subscription is served from then on
   POST /_admin/resource-groups  {"name"}: the group exists (requests scoped to a group that has no
                                 environment, resource or declaration answer 404 ResourceGroupNotFound)
+  Several subscriptions: every ARM path names its own; seeds and drift take "subscription"? (default:
+  the stand-in's own), and keys, ids, listings and operation URLs are per subscription.
   GET  /_admin/state            everything, for debugging
 """
 

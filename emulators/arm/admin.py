@@ -40,6 +40,7 @@ class AdminMixin:
 
     def _admin_seed(self: ArmEmulator, req: Request, kind: str) -> Response:
         spec = req.json() or {}
+        self.in_subscription(spec.get("subscription"))
         rg = spec.get("resourceGroup", self.default_rg)
         envelope = copy.deepcopy(spec.get("envelope") or {})
         envelope.setdefault("location", self.location)
@@ -56,8 +57,11 @@ class AdminMixin:
         name, body = spec.get("name"), spec.get("body")
         if not name or not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise ArmError(400, "InvalidRawSeed", 'Send {"name": NAME, "body": <a recorded GET body>}.')
+        self.in_subscription(spec.get("subscription"))
         rg = spec.get("resourceGroup", self.default_rg)
-        env = self.environments.get((rg.lower(), str(spec.get("environment", self.default_env)).lower()))
+        env = self.environments.get(
+            (self._sub().lower(), rg.lower(), str(spec.get("environment", self.default_env)).lower())
+        )
         if env is None:
             raise ArmError(404, "ManagedEnvironmentNotFound", f"No environment {spec.get('environment')!r}.")
         self._settle()
@@ -74,12 +78,12 @@ class AdminMixin:
                 f"/resourceGroups/{rg}/containerApps/{name}/",
                 props["eventStreamEndpoint"],
             )
-        body = _rewrite_subscription(body, self.subscription_id)
+        body = _rewrite_subscription(body, self._sub())
         key = self._key(kind, rg, name)
         previous = self.resources.get(key)
         if previous is not None and previous.op is not None:
             raise ArmError(409, "OperationInProgress", f"'{name}' has an operation in progress.")
-        res = Resource(kind, rg, name, body, raw=True)
+        res = Resource(kind, rg, name, body, raw=True, sub=self._sub())
         secrets = (props.get("configuration") or {}).get("secrets") or []
         res.secret_values = {
             s["name"]: s.get("value") or "" for s in secrets if isinstance(s, dict) and "name" in s
@@ -97,7 +101,7 @@ class AdminMixin:
             ready = rev_name == props.get("latestReadyRevisionName")
             res.revisions.append(
                 {
-                    "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{res.rg}/providers/"
+                    "id": f"/subscriptions/{res.sub}/resourceGroups/{res.rg}/providers/"
                     f"Microsoft.App/containerApps/{res.name}/revisions/{rev_name}",
                     "name": rev_name,
                     "type": "Microsoft.App/containerapps/revisions",
@@ -115,10 +119,17 @@ class AdminMixin:
             )
 
     def _default_env_id(self: ArmEmulator) -> str:
-        return self.environments[(self.default_rg.lower(), self.default_env.lower())]["id"]
+        key = (self._sub().lower(), self.default_rg.lower(), self.default_env.lower())
+        if key not in self.environments:
+            raise ArmError(
+                400, "NoEnvironment", "Name the envelope's properties.environmentId in this subscription."
+            )
+        return self.environments[key]["id"]
 
     def _admin_drift(self: ArmEmulator, req: Request, kind: str, name: str) -> Response:
         spec = req.json() or {}
+        if isinstance(spec, dict):
+            self.in_subscription(spec.pop("subscription", None))
         rg = spec.pop("resourceGroup", self.default_rg) if isinstance(spec, dict) else self.default_rg
         self._settle()
         res = self._find(kind, rg, name)
@@ -170,9 +181,10 @@ class AdminMixin:
             raise ArmError(
                 400, "InvalidEnvironmentKind", "kind is managedEnvironments or connectedEnvironments."
             )
-        return Response.json(
-            201, self.add_environment(spec.get("resourceGroup", self.default_rg), spec["name"], kind)
+        env = self.add_environment(
+            spec.get("resourceGroup", self.default_rg), spec["name"], kind, spec.get("subscription")
         )
+        return Response.json(201, env)
 
     def _admin_resource_group(self: ArmEmulator, req: Request) -> Response:
         name = str((req.json() or {}).get("name") or "")
@@ -189,6 +201,7 @@ class AdminMixin:
                 "resources": [
                     {
                         "kind": r.kind,
+                        "subscription": r.sub or self.subscription_id,
                         "resourceGroup": r.rg,
                         "name": r.name,
                         "raw": r.raw,

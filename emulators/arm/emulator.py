@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,8 @@ RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
 NAME = r"(?P<name>[^/]+)"
 _RG_IN_PATH = re.compile(r"/resourceGroups/([^/]+)", re.IGNORECASE)
 ENV_ID = re.compile(
-    rf"/subscriptions/[^/]+/resourceGroups/([^/]+)/{PROVIDER}/(managedEnvironments|connectedEnvironments)/([^/]+)",
+    rf"/subscriptions/([^/]+)/resourceGroups/([^/]+)/{PROVIDER}/(managedEnvironments|connectedEnvironments)"
+    r"/([^/]+)",
     re.IGNORECASE,
 )
 # ARM answers an app's id with `containerapps` in lower case whatever the request path said
@@ -52,6 +54,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         super().__init__()
         self.issuer = issuer
         self.subscription_id = subscription_id
+        # Which subscription the request being answered is in (every ARM path names one; admin
+        # calls may name one, else the default): keys, ids and listings are per subscription.
+        self._scope = threading.local()
         self.default_rg = resource_group
         self.default_env = environment
         self.location = location
@@ -67,15 +72,16 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         self.service_date: str | None = None  # None: the service as it is now (see timeline.py)
 
     def _init_state(self) -> None:
-        self.resources: dict[tuple[str, str, str], Resource] = {}
-        self.environments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.resources: dict[tuple[str, str, str, str], Resource] = {}
+        self.environments: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.subscriptions: dict[str, str] = {self.subscription_id.lower(): self.subscription_id}
         self.operations: dict[str, Operation] = {}
         self.crashing_images: set[str] = set()
         self.failing_jobs: set[str] = set()
         self.failing_job_images: set[str] = set()
         self.lro_failures: list[dict[str, Any]] = []
         self._execution_results: dict[str, dict[str, str]] = {}
-        self._busy: set[tuple[str, str, str]] = set()  # resources with an operation or execution running
+        self._busy: set[tuple[str, str, str, str]] = set()  # resources with an operation or execution running
         self.images: dict[str, dict[str, Any]] = {}  # registered images: run as local commands (images.py)
         self.resource_groups: set[str] = set()  # groups declared by /_admin/resource-groups
         self.add_environment(self.default_rg, self.default_env)
@@ -88,8 +94,25 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             self._defaults()
             self._init_state()
 
-    def add_environment(self, rg: str, name: str, kind: str = "managedEnvironments") -> dict[str, Any]:
-        env_id = f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/{PROVIDER}/{kind}/{name}"
+    def _sub(self) -> str:
+        """The subscription of the request being answered."""
+        return getattr(self._scope, "sub", None) or self.subscription_id
+
+    def in_subscription(self, sub: str | None) -> None:
+        """Answer the rest of this request in `sub` (None: the default), adding it when new."""
+        if sub:
+            self.subscriptions.setdefault(sub.lower(), sub)
+            self._scope.sub = self.subscriptions[sub.lower()]
+        else:
+            self._scope.sub = None
+
+    def add_environment(
+        self, rg: str, name: str, kind: str = "managedEnvironments", subscription: str | None = None
+    ) -> dict[str, Any]:
+        if subscription:
+            self.in_subscription(subscription)
+        sub = self._sub()
+        env_id = f"/subscriptions/{sub}/resourceGroups/{rg}/{PROVIDER}/{kind}/{name}"
         region = self.location.replace(" ", "").lower()
         body = {
             "id": env_id,
@@ -101,7 +124,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
                 "provisioningState": "Succeeded",
                 "defaultDomain": f"local-{digest(env_id.lower())[:8]}.{region}.azurecontainerapps.io",
                 "staticIp": "127.0.0.1",
-                "eventStreamEndpoint": f"https://{region}.azurecontainerapps.dev/subscriptions/{self.subscription_id}"
+                "eventStreamEndpoint": f"https://{region}.azurecontainerapps.dev/subscriptions/{sub}"
                 f"/resourceGroups/{rg}/managedEnvironments/{name}/eventstream",
                 "customDomainConfiguration": {"customDomainVerificationId": digest(env_id)[:64].upper()},
                 "workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}],
@@ -111,7 +134,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
                 "peerTrafficConfiguration": {"encryption": {"enabled": False}},
             },
         }
-        self.environments[(rg.lower(), name.lower())] = body
+        self.environments[(sub.lower(), rg.lower(), name.lower())] = body
         return body
 
     # -- routes ---------------------------------------------------------------------------------
@@ -178,6 +201,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
             self.add_admin_route(method, pattern, handler)
 
     def dispatch(self, req: Request) -> Response:
+        self._scope.sub = None  # a kept-alive connection's thread answered another subscription before
         resp = super().dispatch(req)
         if not req.path.startswith(self.unlogged_prefixes):
             resp.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
@@ -216,8 +240,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
-        if sub.lower() != self.subscription_id.lower():
+        if sub.lower() not in self.subscriptions:
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        self._scope.sub = self.subscriptions[sub.lower()]
         m = _RG_IN_PATH.search(req.path)
         if m and not self._group_exists(m.group(1)):
             # ARM answers every request scoped to a missing group so, listing included.
@@ -227,16 +252,16 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
     def _group_exists(self, rg: str) -> bool:
         """Groups exist where an environment or a seeded resource lives, or where the admin API said
         (there is no resource-group API here)."""
-        rg = rg.lower()
+        rg, sub = rg.lower(), self._sub().lower()
         return (
             rg in self.resource_groups
-            or any(g == rg for g, _ in self.environments)
-            or any(r.rg.lower() == rg for r in self.resources.values())
+            or any((s, g) == (sub, rg) for s, g, _ in self.environments)
+            or any(r.rg.lower() == rg and r.sub.lower() == sub for r in self.resources.values())
         )
 
     # -- shared resource helpers ----------------------------------------------------------------
-    def _key(self, kind: str, rg: str, name: str) -> tuple[str, str, str]:
-        return (kind, rg.lower(), name.lower())
+    def _key(self, kind: str, rg: str, name: str) -> tuple[str, str, str, str]:
+        return (kind, self._sub().lower(), rg.lower(), name.lower())
 
     def _find(self, kind: str, rg: str, name: str) -> Resource:
         res = self.resources.get(self._key(kind, rg, name))
@@ -250,14 +275,12 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         return res
 
     def _resource_id(self, kind: str, rg: str, name: str) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/{PROVIDER}/{ID_SEGMENT[kind]}/{name}"
-        )
+        return f"/subscriptions/{self._sub()}/resourceGroups/{rg}/{PROVIDER}/{ID_SEGMENT[kind]}/{name}"
 
     def _event_stream(self, env: dict[str, Any], rg: str, kind: str, name: str) -> str:
         """A job's stream too is under `containerApps/` (test_containerapp_manualjob_crudoperations_e2e)."""
         host = env["properties"]["eventStreamEndpoint"].split("/subscriptions/")[0]
-        path = f"/subscriptions/{self.subscription_id}/resourceGroups/{rg}/containerApps/{name}/eventstream"
+        path = f"/subscriptions/{self._sub()}/resourceGroups/{rg}/containerApps/{name}/eventstream"
         return host + path
 
     def _page(self, req: Request, items: list[Any], render: Callable[[Any], Any] | None = None) -> Response:
@@ -282,7 +305,12 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         return versions.render(res.kind, body, req.query.get("api-version", ""), self.service_date)
 
     def _listing(self, kind: str, rg: str) -> list[Resource]:
-        items = [r for r in self.resources.values() if r.kind == kind and r.rg.lower() == rg.lower()]
+        sub = self._sub().lower()
+        items = [
+            r
+            for r in self.resources.values()
+            if r.kind == kind and r.rg.lower() == rg.lower() and r.sub.lower() == sub
+        ]
         return sorted(items, key=lambda r: r.name.lower())
 
     def _environment_for(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +322,9 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
                 "properties.environmentId is required: the id of the managed environment.",
             )
         m = ENV_ID.fullmatch(env_id)
-        env = self.environments.get((m.group(1).lower(), m.group(3).lower())) if m else None
+        env = (
+            self.environments.get((m.group(1).lower(), m.group(2).lower(), m.group(4).lower())) if m else None
+        )
         if env is None:
             raise ArmError(404, "ManagedEnvironmentNotFound", f"The environment '{env_id}' was not found.")
         return env
@@ -352,7 +382,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         if previous is not None:
             rg, name = previous.rg, previous.name
         body = build(rg, name, envelope, previous, env)
-        res = previous or Resource(kind, rg, name, body)
+        res = previous or Resource(kind, rg, name, body, sub=self._sub())
         old_body = previous.body if previous else None
         res.body, res.raw = body, False
         config = (envelope.get("properties") or {}).get("configuration") or {}
@@ -393,7 +423,7 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
     # -- environments ---------------------------------------------------------------------------
     def _get_environment(self, req: Request, sub: str, rg: str, name: str) -> Response:
         self._guard(req, sub)
-        env = self.environments.get((rg.lower(), name.lower()))
+        env = self.environments.get((self._sub().lower(), rg.lower(), name.lower()))
         if env is None or env["type"] != "Microsoft.App/managedEnvironments":
             raise ArmError(
                 404,
@@ -407,7 +437,8 @@ class ArmEmulator(AdminMixin, AppsMixin, JobsMixin, RevisionsMixin, OperationsMi
         self._guard(req, sub)
         envs = [
             copy.deepcopy(e)
-            for (r, _), e in sorted(self.environments.items())
-            if r == rg.lower() and e["type"] == "Microsoft.App/managedEnvironments"
+            for (s, r, _), e in sorted(self.environments.items())
+            if (s, r) == (self._sub().lower(), rg.lower())
+            and e["type"] == "Microsoft.App/managedEnvironments"
         ]
         return self._page(req, envs)

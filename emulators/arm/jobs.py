@@ -111,7 +111,7 @@ class JobsMixin:
         self._execution_results[op_id] = {"name": exec_name, "id": execution["id"]}
         loc = self.location.replace(" ", "").lower()
         location = (
-            f"{req.base_url}/subscriptions/{self.subscription_id}/{PROVIDER}/locations/{loc}"
+            f"{req.base_url}/subscriptions/{self._sub()}/{PROVIDER}/locations/{loc}"
             f"/executionResults/{op_id}?api-version={API_VERSION}"
         )
         return Response.empty(202, {"Location": location, "retry-after-ms": "20"})

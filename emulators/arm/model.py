@@ -84,3 +84,4 @@ class Resource:
     executions: list[dict[str, Any]] = field(default_factory=list)
     secret_values: dict[str, str] = field(default_factory=dict)
     raw: bool = False  # seeded verbatim from a recorded GET body (/_admin/raw/...)
+    sub: str = ""  # the subscription it lives in (the stand-in serves several)

@@ -32,7 +32,7 @@ class OperationsMixin:
     def _lro_headers(self: ArmEmulator, req: Request, op: Operation) -> dict[str, str]:
         loc = self.location.replace(" ", "").lower()
         url = (
-            f"{req.base_url}/subscriptions/{self.subscription_id}/{PROVIDER}/locations/{loc}"
+            f"{req.base_url}/subscriptions/{self._sub()}/{PROVIDER}/locations/{loc}"
             f"/operationStatuses/{op.id}?api-version={API_VERSION}"
         )
         return {"Azure-AsyncOperation": url, **self._retry_after(op)}
@@ -82,7 +82,9 @@ class OperationsMixin:
             if res.op is None and all(e["properties"]["status"] != "Running" for e in res.executions):
                 self._busy.discard(key)
 
-    def _settle_operation(self: ArmEmulator, key: tuple[str, str, str], res: Resource, at: float) -> None:
+    def _settle_operation(
+        self: ArmEmulator, key: tuple[str, str, str, str], res: Resource, at: float
+    ) -> None:
         op = res.op
         if op is None or op.status(at) == "InProgress":
             return

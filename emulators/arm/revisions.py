@@ -38,7 +38,7 @@ class RevisionsMixin:
         revision = {
             # A revision's id keeps the request path's `containerApps` (the app's own id says
             # `containerapps`): test_containerapp_ingress_traffic_e2e.
-            "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{res.rg}/providers/Microsoft.App"
+            "id": f"/subscriptions/{res.sub}/resourceGroups/{res.rg}/providers/Microsoft.App"
             f"/containerApps/{res.name}/revisions/{rev_name}",
             "name": rev_name,
             "type": "Microsoft.App/containerapps/revisions",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synoscd.azure.normalise import REVISION_TAG, UNCOMPARED_TAGS, canonical, diff
+from synoscd.manifests import syntax
 from synoscd.manifests.schema import (
     App,
     AppSpec,
@@ -40,10 +41,14 @@ __all__ = [
     "job_envelope",
     "ownership",
     "sync_tags",
+    "target_of",
+    "target_tags",
 ]
 
 MANAGED_TAG = "synoscd-managed"
 SOURCE_TAG = "synoscd-source"
+TARGET_TAG = syntax.TARGET_TAG  # the fleet's target; absent on the default target's resources
+DEFAULT_TARGET = syntax.DEFAULT_TARGET
 WAVE_TAG = "synoscd-sync-wave"
 OPTIONS_TAG = "synoscd-sync-options"
 HOOK_TAG = "synoscd-hook"
@@ -58,6 +63,7 @@ class Target:
     location: str
     source: str  # owner/repo:path
     revision: str
+    name: str = DEFAULT_TARGET  # the fleet's target (synoscd/fleet/); the default one writes no tag
 
 
 def _tag(body: Mapping[str, Any], name: str) -> str | None:
@@ -101,7 +107,20 @@ class Ownership:
     message: str = ""
 
 
-def ownership(kind: str, name: str, body: Mapping[str, Any], environment_id: str, source: str) -> Ownership:
+def target_of(body: Mapping[str, Any]) -> str:
+    """The target a live resource was written by: its synoscd-target tag, or (none) the default one,
+    whose resources carry no such tag (they predate fleets)."""
+    return str(_tag(body, TARGET_TAG) or DEFAULT_TARGET).strip().lower()
+
+
+def ownership(
+    kind: str,
+    name: str,
+    body: Mapping[str, Any],
+    environment_id: str,
+    source: str,
+    target: str = DEFAULT_TARGET,
+) -> Ownership:
     env = environment_of(body)
     if not same_resource_id(env, environment_id):
         where = env.rsplit("/", 1)[-1] or "no environment"
@@ -132,6 +151,15 @@ def ownership(kind: str, name: str, body: Mapping[str, Any], environment_id: str
             "foreign-owner",
             f"a {kind} named {name} is managed from another source ({other}, not {source}); "
             "SynosCD will not touch it",
+        )
+    owner = target_of(body)
+    if owner != target.lower():
+        return Ownership(
+            False,
+            "foreign-owner",
+            f"a {kind} named {name} is managed by target {owner}, not {target}; SynosCD will not touch "
+            f"it here"
+            + (f" (synos adopt --target {target} {name} to move it)" if owner == DEFAULT_TARGET else ""),
         )
     return Ownership(True)
 
@@ -250,7 +278,14 @@ def _tags(spec: AppSpec | JobSpec, target: Target, extra: Mapping[str, str]) -> 
         MANAGED_TAG: "true",
         SOURCE_TAG: target.source,
         REVISION_TAG: target.revision,
+        **target_tags(target.name),
     }
+
+
+def target_tags(target: str) -> dict[str, str]:
+    """The ownership tag of a fleet's target; none for the default target (its resources predate
+    fleets: adding a tag would rewrite every one of them)."""
+    return {} if target == DEFAULT_TARGET else {TARGET_TAG: target}
 
 
 def _declared(model: Any, field: str) -> bool:

@@ -58,7 +58,7 @@ def adopt(args: argparse.Namespace) -> int:
         raise CliError(f"source error: {exc}") from exc
     desired = rt.parsed(snapshot, load_desired)
     env = rt.arm.environment()
-    target = Target(env.id, env.location, snapshot.source, snapshot.revision)
+    target = Target(env.id, env.location, snapshot.source, snapshot.revision, rt.target_name)
 
     plan: list[tuple[Any, dict[str, Any]]] = []
     problems: list[str] = []
@@ -79,10 +79,12 @@ def adopt(args: argparse.Namespace) -> int:
     writes: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
     for res, live in plan:
         row: dict[str, Any] = {"kind": res.kind, "name": res.name}
-        owner = ownership(res.kind, res.name, live, env.id, target.source)
+        owner = ownership(res.kind, res.name, live, env.id, target.source, target.name)
+        # A fleet's target may take over what the default target (no target tag) manages here.
+        moving = not owner.ours and ownership(res.kind, res.name, live, env.id, target.source).ours
         if owner.ours:
             results.append({**row, "result": "already-adopted", "message": f"managed from {target.source}"})
-        elif owner.reason == "foreign-owner":
+        elif owner.reason == "foreign-owner" and not moving:
             results.append({**row, "result": "refused", "message": owner.message})
         else:
             writes.append((res, live, row))

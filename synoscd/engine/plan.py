@@ -2,8 +2,8 @@
 with a reason. No I/O. Every safety invariant that can be decided here is decided here:
 
 - never write or delete a live resource that is not ours: tagged `synoscd-managed=true`, in our
-  environment and from our source (anything else a manifest names is a clash: unmanaged-conflict or
-  foreign-owner; it is never pruned);
+  environment, from our source and of our target (anything else a manifest names is a clash:
+  unmanaged-conflict or foreign-owner; it is never pruned);
 - a write to a resource that exists is a merge patch of the owned fields that differ (azure/merge.py):
   what the manifest does not own stays as it is;
 - protected and suspended resources are never written or deleted;
@@ -103,7 +103,7 @@ class LiveItem:
         return is_managed(self.body)
 
     def owner(self, inp: PlanInput) -> Ownership:
-        return ownership(self.kind, self.name, self.body, inp.environment_id, inp.source)
+        return ownership(self.kind, self.name, self.body, inp.environment_id, inp.source, inp.target)
 
     @property
     def hook(self) -> bool:
@@ -146,6 +146,7 @@ class PlanInput:
     rollout_pending: Mapping[str, str] = field(default_factory=dict)
     environment_id: str = ""  # ours: in this environment ...
     source: str = ""  # ... and tagged with this source (both required to own anything)
+    target: str = "default"  # ... and written by this target of the fleet (no tag: the default one)
 
 
 @dataclass(frozen=True)

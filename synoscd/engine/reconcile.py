@@ -23,7 +23,7 @@ from synoscd.engine.health import Health, app_health, job_health, needs_revision
 from synoscd.engine.operation import Runner, failure_note, retry_of, select
 from synoscd.engine.plan import Action, DesiredItem, LiveItem, Plan, PlanInput, plan
 from synoscd.engine.runtime import Runtime, get_runtime
-from synoscd.manifests.desired import DesiredSet, apply_guardrails, load_desired, with_errors
+from synoscd.manifests.desired import DesiredSet, apply_guardrails, fit_target, load_desired, with_errors
 from synoscd.manifests.errors import ManifestError
 from synoscd.manifests.schema import App
 from synoscd.manifests.syncspec import sync_spec
@@ -346,6 +346,7 @@ def _one_pass(
         rt.arm.environment().location,
         snapshot.source if snapshot else rt.settings.source_label,
         result.revision or "unknown",
+        rt.target_name,
     )
     items = _render(desired, target, snapshot, rt, synthesized) if desired else ()
     op = select(current, result.revision, trigger, time.time()) if snapshot else None
@@ -372,6 +373,7 @@ def _one_pass(
         rollout_pending=defaults.held if defaults is not None else {},
         environment_id=target.environment_id,
         source=target.source,
+        target=target.name,
     )
     with telemetry.span("synoscd.plan", {"synoscd.resources": len(items)}) as planned:
         result.plan = plan(inp, result.revision or "unknown")
@@ -538,7 +540,7 @@ def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot 
         ManifestError(path, 1, "", f"{why} (not read: no prune until it is fixed)")
         for path, why in sorted(snapshot.problems.items())
     ]
-    desired = with_errors(desired, unread)
+    desired = with_errors(fit_target(desired, rt.target_name, rt.settings.targets_path), unread)
     result.errors = [e.to_dict() for e in desired.errors]
     if not snapshot.files:  # a wrong config path or branch looks like this: say so, never silently
         result.warnings.append(f"no manifests found under {snapshot.source} at {snapshot.revision}")

@@ -1,5 +1,11 @@
 """The imperative shell's dependencies for one process: settings, credential, the state table, ARM,
-Key Vault and the source. Built lazily and kept for the life of a warm instance."""
+Key Vault and the source. Built lazily and kept for the life of a warm instance.
+
+One `Runtime` serves one target of the fleet (synoscd/fleet/). The deployment's runtime, built from
+the app settings, is the default target's and holds what the fleet shares (the credential, Key Vault
+clients, the webhook's queue and the shared rows: deliveries, the target catalog, the ARM write
+budget); `for_target(name)` gives another target's runtime — its own settings (environment, path,
+table, overrides), budget, ARM client, source and caches — built once per process."""
 
 from __future__ import annotations
 
@@ -17,12 +23,58 @@ _current: Runtime | None = None
 _KV_URL = re.compile(r"(https://[^/]+)/secrets/([^/]+)(?:/([^/?]+))?")
 
 
+class UnknownTarget(Exception):
+    """A target name no declaration knows."""
+
+
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, deployment: Runtime | None = None, target: Any = None) -> None:
         self.settings = settings
         self.budget = Budget()  # the running pass's deadline and lease; bounds the adapters' waits
-        self._vaults: dict[str, Any] = {}
+        self.deployment = deployment or self  # the runtime of the app settings (the default target)
+        self.target = target  # its fleet.targets.TargetDef, when known
+        self._vaults: dict[str, Any] = deployment._vaults if deployment else {}
         self._parsed: tuple[tuple[str, str], Any] | None = None
+        self._targets: dict[str, Runtime] = {}
+        self._targets_lock = threading.Lock()
+        self.requested_target: str | None = None  # SYNOSCD_TARGET, when the settings named one
+
+    @property
+    def target_name(self) -> str:
+        from synoscd.fleet.targets import DEFAULT_TARGET
+
+        return self.settings.target or DEFAULT_TARGET
+
+    @property
+    def shared_table(self) -> Any:
+        """The deployment's state table: rows the whole fleet shares (deliveries, catalog, budget)."""
+        return self.deployment.table
+
+    def for_target(self, name: str | None, target: Any = None) -> Runtime:
+        """The runtime of target `name` (None or default: the deployment's own). `target`, the
+        definition a caller has just read (the timer, the fan-out), replaces an older one."""
+        from synoscd.fleet import catalog
+        from synoscd.fleet.targets import DEFAULT_TARGET, settings_for
+
+        deployment = self.deployment
+        if not name or name == DEFAULT_TARGET:
+            return deployment
+        with deployment._targets_lock:
+            known = deployment._targets.get(name)
+        if known is not None and (target is None or known.target == target):
+            return known
+        target = target or catalog.find(deployment, name)
+        if target is None:
+            names = ", ".join(t.name for t in catalog.targets(deployment)) or "none"
+            raise UnknownTarget(f"target {name!r} is not declared (targets: {names}); see synos get targets")
+        with deployment._targets_lock:
+            known = deployment._targets.get(name)
+            if known is None or known.target != target:
+                known = Runtime(
+                    settings_for(deployment.settings, target), deployment=deployment, target=target
+                )
+                deployment._targets[name] = known
+            return known
 
     def parsed(self, snapshot: Any, load: Any) -> Any:
         """The desired set of a snapshot, parsed once per revision on a warm instance (parsing a
@@ -36,6 +88,8 @@ class Runtime:
     def credential(self) -> Any:
         from synoscd.azure.credentials import make_credential
 
+        if self.deployment is not self:
+            return self.deployment.credential  # one identity (and token cache) for the fleet
         return make_credential(self.settings)
 
     @cached_property
@@ -69,7 +123,10 @@ class Runtime:
 
     @cached_property
     def passes_queue(self) -> Any:
-        """The Storage Queue the webhook puts accepted deliveries on (`state/queue.py`)."""
+        """The Storage Queue of the fleet's passes: webhook deliveries and one message per target's
+        pass (`state/queue.py`)."""
+        if self.deployment is not self:
+            return self.deployment.passes_queue
         from synoscd.state.queue import open_queue
 
         self.settings.require("state_store")
@@ -138,17 +195,35 @@ class Runtime:
             return None
 
 
-def get_runtime(settings: Settings | None = None) -> Runtime:
+_selected: str | None = None  # synos --target NAME
+
+
+def use_target(name: str | None) -> None:
+    """The target `get_runtime()` answers for in this process (the CLI's --target)."""
+    global _selected
+    _selected = name
+
+
+def deployment_runtime(settings: Settings | None = None) -> Runtime:
+    """The runtime of the app settings: the default target's, and the fleet's shared parts."""
     global _current
     with _lock:
-        if settings is not None:
-            _current = Runtime(settings)
-        elif _current is None:
-            _current = Runtime(load_settings())
+        if settings is not None or _current is None:
+            settings = settings or load_settings()
+            # SYNOSCD_TARGET selects what a command works on; the deployment itself is the default.
+            _current = Runtime(settings.model_copy(update={"target": None}) if settings.target else settings)
+            _current.requested_target = settings.target
         return _current
 
 
+def get_runtime(settings: Settings | None = None) -> Runtime:
+    """The runtime of the selected target: --target, else SYNOSCD_TARGET, else the default one."""
+    deployment = deployment_runtime(settings)
+    return deployment.for_target(_selected or deployment.requested_target)
+
+
 def reset_runtime() -> None:
-    global _current
+    global _current, _selected
     with _lock:
         _current = None
+        _selected = None

@@ -22,7 +22,7 @@ from .locate import Locator, Origin
 from .model_errors import Issue, issues_from
 from .policy import Guardrails, check_guardrails, check_policy
 from .render import merge_defaults, render
-from .schema import API_VERSION, KINDS, MODELS, App, Composition, Job, Project, Synthesizer
+from .schema import API_VERSION, KINDS, MODELS, App, Composition, Job, Project, Synthesizer, Target
 from .syncspec import HOOK, check_annotations, sync_spec
 from .validate import check_app, check_job, check_project
 from .yaml_loader import DEFAULT_MAX_FILE_BYTES, LoadedDocument, load_documents
@@ -42,7 +42,7 @@ class Resource:
     name: str
     file: str
     line: int  # line of the document's root node
-    manifest: App | Job | Project | Synthesizer | Composition
+    manifest: App | Job | Project | Synthesizer | Composition | Target
     project: str | None = None  # the project whose defaults and policy were applied (Apps only)
     # Where each field came from (project defaults included), for checks made after loading.
     locator: Locator | None = field(default=None, compare=False, repr=False)
@@ -54,6 +54,7 @@ class DesiredSet:
     projects: list[Resource]  # valid Projects
     errors: list[ManifestError]
     synth: list[Resource] = field(default_factory=list)  # valid Synthesizers and Compositions
+    targets: list[Resource] = field(default_factory=list)  # valid Targets (synoscd/fleet/)
 
     @property
     def complete(self) -> bool:
@@ -61,7 +62,7 @@ class DesiredSet:
         return not self.errors
 
     def get(self, kind: str, name: str) -> Resource | None:
-        every = [*self.resources, *self.projects, *self.synth]
+        every = [*self.resources, *self.projects, *self.synth, *self.targets]
         return next((r for r in every if r.kind == kind and r.name == name), None)
 
 
@@ -72,7 +73,7 @@ class _Entry:
     kind: str | None = None
     name: str | None = None  # metadata.name when it is a string, even if the rest is invalid
     errors: list[ManifestError] = field(default_factory=list)
-    model: App | Job | Project | Synthesizer | Composition | None = None
+    model: App | Job | Project | Synthesizer | Composition | Target | None = None
     project: str | None = None
     locator: Locator | None = None
 
@@ -117,6 +118,10 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
     for entry in entries:
         if entry.kind in SYNTH_KINDS:
             _guarded(entry, lambda e: _validate_synth(e, synthesizers))
+    targets = [entry for entry in entries if entry.kind == "Target"]
+    for entry in targets:
+        _guarded(entry, _validate_target)
+    _flag_shared_places(targets)
 
     for entry in entries:
         errors.extend(entry.errors)
@@ -125,6 +130,7 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
         projects=[_resource(e) for e in projects if e.ok],
         errors=_sorted(errors),
         synth=[_resource(e) for e in entries if e.ok and e.kind in SYNTH_KINDS],
+        targets=[_resource(e) for e in targets if e.ok],
     )
 
 
@@ -167,6 +173,51 @@ def apply_guardrails(desired: DesiredSet, guardrails: Guardrails) -> DesiredSet:
         errors.extend(found)
         if not found:
             kept.append(resource)
+    if not errors:
+        return desired
+    return DesiredSet(kept, desired.projects, _sorted([*desired.errors, *errors]), desired.synth)
+
+
+def fit_target(desired: DesiredSet, target: str, targets_path: str) -> DesiredSet:
+    """The set as one target of a fleet applies it: Target manifests belong in the targets path (one
+    found elsewhere is an error: it declares nothing there); a target other than the default one adds
+    the synoscd-target tag, so a resource already at the tag limit leaves the set with an error."""
+    from .syntax import DEFAULT_TARGET, MAX_TAGS, OWNERSHIP_TAGS
+
+    errors: list[ManifestError] = []
+    folder = targets_path.strip().strip("/")
+    for res in desired.targets:
+        if not folder or not (res.file == folder or res.file.startswith(folder + "/")):
+            errors.append(
+                ManifestError(
+                    res.file,
+                    res.line,
+                    "kind",
+                    f"Target '{res.name}' is outside the targets path ({folder or 'none set'}): it declares "
+                    "nothing here; move it to SYNOSCD_TARGETS_PATH",
+                )
+            )
+    kept = list(desired.resources)
+    if target != DEFAULT_TARGET:
+        room = MAX_TAGS - len(OWNERSHIP_TAGS) - 1
+        kept = []
+        for res in desired.resources:
+            count = len(res.manifest.spec.tags)  # type: ignore[union-attr]
+            if count > room:
+                locator = res.locator or Locator(_EmptyDoc(res.file, res.line))
+                errors.extend(
+                    locator.errors(
+                        [
+                            (
+                                ("spec", "tags"),
+                                f"{count} tags is too many in target {target}; use at most {room} (Azure "
+                                "allows 50 and SynosCD adds its ownership tags and synoscd-target)",
+                            )
+                        ]
+                    )
+                )
+            else:
+                kept.append(res)
     if not errors:
         return desired
     return DesiredSet(kept, desired.projects, _sorted([*desired.errors, *errors]), desired.synth)
@@ -352,6 +403,34 @@ def _validate_synth(entry: _Entry, synthesizers: set[str]) -> None:
         return
     entry.model = model
     entry.locator = locator
+
+
+def _validate_target(entry: _Entry) -> None:
+    locator = Locator(entry.doc)
+    model = _validated(entry, locator)
+    if isinstance(model, Target):
+        entry.model = model
+        entry.locator = locator
+
+
+def _flag_shared_places(targets: list[_Entry]) -> None:
+    """Two targets reconciling one environment from one folder would undo each other's writes."""
+    groups: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
+    for entry in targets:
+        if isinstance(entry.model, Target):
+            spec = entry.model.spec
+            place = (spec.subscription_id.lower(), spec.resource_group.lower(), spec.environment, spec.path)
+            groups[place].append(entry)
+    for group in groups.values():
+        for entry in group if len(group) > 1 else ():
+            others = ", ".join(f"'{o.name}' ({o.where})" for o in group if o is not entry)
+            entry.errors.append(
+                Locator(entry.doc).error(
+                    ("spec", "environment"),
+                    f"target {others} reconciles the same environment from the same path; give each "
+                    "target its own environment or path",
+                )
+            )
 
 
 def _validated(entry: _Entry, locator: Locator, data: Any = None) -> Any:

@@ -1,5 +1,5 @@
-"""The manifest schema: App, Job, Project, Synthesizer and Composition as pydantic models with
-camelCase field names.
+"""The manifest schema: App, Job, Project, Synthesizer, Composition and Target as pydantic models
+with camelCase field names.
 
 Models check shapes and single values (names, image references, memory, ports, ...). Rules across
 fields or documents (cpu/memory totals, secret references, tags, duplicates) live in validate.py so
@@ -23,7 +23,7 @@ from . import syntax
 from .errors import show
 
 API_VERSION = "synoscd.io/v1alpha1"
-KINDS = ("App", "Job", "Project", "Synthesizer", "Composition")
+KINDS = ("App", "Job", "Project", "Synthesizer", "Composition", "Target")
 
 
 def _check(check: Callable[[Any], str | None]) -> AfterValidator:
@@ -104,6 +104,7 @@ IpRange = Annotated[str, _check(syntax.check_ip_range)]
 RegistryServer = Annotated[str, _check(syntax.check_registry_server)]
 Origin = Annotated[str, _check(syntax.check_origin)]
 RepoPath = Annotated[str, _check(syntax.check_repo_path)]
+FolderPath = Annotated[str, _check(syntax.check_folder_path)]
 MountPath = Annotated[str, _check(syntax.check_mount_path)]
 CronExpression = Annotated[str, _check(syntax.check_cron)]
 Cpu = Annotated[
@@ -460,26 +461,71 @@ class Composition(Model):
     spec: CompositionSpec
 
 
-Manifest = App | Job | Project | Synthesizer | Composition
-MODELS: dict[str, type[App] | type[Job] | type[Project] | type[Synthesizer] | type[Composition]] = {
+# --- Target (one environment of a fleet; read from the targets path, synoscd/fleet/) ---------------
+
+TargetName = Annotated[str, _check(syntax.check_target_name), _pattern(syntax.TARGET_NAME_PATTERN)]
+SubscriptionId = Annotated[str, _check(syntax.check_subscription), _pattern(syntax.SUBSCRIPTION_PATTERN)]
+ResourceGroup = Annotated[str, _check(syntax.check_resource_group), _pattern(syntax.RESOURCE_GROUP_PATTERN)]
+EnvironmentName = Annotated[
+    str, _check(syntax.check_environment_name), _pattern(syntax.ENVIRONMENT_NAME_PATTERN)
+]
+
+
+class TargetMetadata(Model):
+    name: TargetName
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class TargetOverrides(Model):
+    """Runtime defaults of this target (what SYNOSCD_* gives the default target); `synos set
+    --target NAME` still overrides them."""
+
+    interval_seconds: _range("intervalSeconds", 10, 86400) | None = None  # type: ignore[valid-type]
+    prune: bool | None = None
+    protected_apps: list[AcaName] | None = None
+    max_concurrent: _range("maxConcurrent", 1, 64) | None = None  # type: ignore[valid-type]
+    retry_limit: _range("retryLimit", 0, 100) | None = None  # type: ignore[valid-type]
+    applied_history: _range("appliedHistory", 1, 100) | None = None  # type: ignore[valid-type]
+    pass_wait_seconds: _range("passWaitSeconds", 0, 1800) | None = None  # type: ignore[valid-type]
+
+
+class TargetSpec(Model):
+    subscription_id: SubscriptionId
+    resource_group: ResourceGroup
+    environment: EnvironmentName
+    path: FolderPath
+    overrides: TargetOverrides = Field(default_factory=TargetOverrides)
+
+
+class Target(Model):
+    api_version: Literal["synoscd.io/v1alpha1"]
+    kind: Literal["Target"]
+    metadata: TargetMetadata
+    spec: TargetSpec
+
+
+Manifest = App | Job | Project | Synthesizer | Composition | Target
+MODELS: dict[str, type[Manifest]] = {
     "App": App,
     "Job": Job,
     "Project": Project,
     "Synthesizer": Synthesizer,
     "Composition": Composition,
+    "Target": Target,
 }
 
 
 @functools.cache
 def _schema() -> dict[str, Any]:
     adapter: TypeAdapter[Any] = TypeAdapter(
-        Annotated[App | Job | Project | Synthesizer | Composition, Field(discriminator="kind")]
+        Annotated[App | Job | Project | Synthesizer | Composition | Target, Field(discriminator="kind")]
     )
     schema = adapter.json_schema(by_alias=True, mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://synoscd.io/schemas/v1alpha1/manifest.json",
-        "title": "SynosCD manifest (App, Job, Project, Synthesizer or Composition)",
+        "title": "SynosCD manifest (App, Job, Project, Synthesizer, Composition or Target)",
         **schema,
     }
 

@@ -38,6 +38,61 @@ def check_aca_name(value: str) -> str | None:
     )
 
 
+# Targets of a fleet: a DNS-style name, short enough for a table-name suffix and a tag value.
+TARGET_NAME_PATTERN = r"^(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+_TARGET_NAME = re.compile(TARGET_NAME_PATTERN)
+DEFAULT_TARGET = "default"  # the target of the single-environment settings (SYNOSCD_AZURE_*)
+SUBSCRIPTION_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_SUBSCRIPTION = re.compile(SUBSCRIPTION_PATTERN)
+# Resource groups: 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending in '.'.
+RESOURCE_GROUP_PATTERN = r"^[-\w.()]{0,89}[-\w()]$"
+_RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN)
+# Container Apps environments: 2-60 lowercase letters, digits and '-', letter first, no trailing '-'.
+ENVIRONMENT_NAME_PATTERN = r"^(?!.*--)[a-z][a-z0-9-]{0,58}[a-z0-9]$"
+_ENVIRONMENT_NAME = re.compile(ENVIRONMENT_NAME_PATTERN)
+
+
+def check_target_name(value: str) -> str | None:
+    if value == DEFAULT_TARGET:
+        return (
+            f"target name {show(value)} is the target of the app settings (SYNOSCD_AZURE_*); "
+            "choose another name"
+        )
+    if _TARGET_NAME.match(value):
+        return None
+    return (
+        f"target name {show(value)} is invalid; use 2-32 lowercase letters, digits and '-', starting "
+        "with a letter, ending with a letter or digit, without '--'"
+    )
+
+
+def check_subscription(value: str) -> str | None:
+    if _SUBSCRIPTION.match(value):
+        return None
+    return (
+        f"subscription id {show(value)} is invalid; use the subscription's GUID, "
+        "e.g. 00000000-0000-0000-0000-000000000000"
+    )
+
+
+def check_resource_group(value: str) -> str | None:
+    if _RESOURCE_GROUP.match(value):
+        return None
+    return (
+        f"resource group {show(value)} is invalid; use 1-90 letters, digits, '_', '-', '.', '(' and ')', "
+        "not ending in '.'"
+    )
+
+
+def check_environment_name(value: str) -> str | None:
+    if _ENVIRONMENT_NAME.match(value):
+        return None
+    return (
+        f"environment name {show(value)} is not a valid Container Apps environment name; use 2-60 "
+        "lowercase letters, digits and '-', starting with a letter, ending with a letter or digit"
+    )
+
+
 def check_label(value: str, what: str) -> str | None:
     if _LABEL.match(value):
         return None
@@ -251,6 +306,13 @@ def check_repo_path(value: str) -> str | None:
     return f"path {show(value)} is invalid; use a path relative to the repository root, e.g. config/web.json"
 
 
+def check_folder_path(value: str) -> str | None:
+    """A repository folder: a relative path, a trailing '/' allowed, '.' for the root."""
+    if value in (".", "./") or check_repo_path(value[:-1] if value.endswith("/") else value) is None:
+        return None
+    return f"folder {show(value)} is invalid; use a folder relative to the repository root, e.g. envs/prod"
+
+
 def check_mount_path(value: str) -> str | None:
     # ACA accepts relative paths too (recorded: `mnt/secrets`); '..' and '\\' are refused.
     if value.strip() and "\\" not in value and ".." not in value.split("/"):
@@ -275,7 +337,9 @@ def check_cron(value: str) -> str | None:
 
 OWNERSHIP_TAGS = ("synoscd-managed", "synoscd-source", "synoscd-revision")
 # Set on what a Composition produced (in the place of a user tag); no manifest may set it.
-RESERVED_TAGS = (*OWNERSHIP_TAGS, "synoscd-composition")
+# synoscd-target names the target of a fleet (not the default one: its resources predate fleets).
+TARGET_TAG = "synoscd-target"
+RESERVED_TAGS = (*OWNERSHIP_TAGS, "synoscd-composition", TARGET_TAG)
 MAX_TAGS = 50  # ARM's limit per resource, including the ownership tags SynosCD adds
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256

@@ -15,6 +15,8 @@ as failed (`Lease.abandoned`), so a pass that died still leaves a history row.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from synoscd.budget import Budget, LeaseLost
 from synoscd.state import table as t
 
 PK, RK = "lease", "reconcile"
+# Who holds a lease, for operators (synos get targets) and for tests that stop a worker mid-pass.
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("synoscd.lease")
 
 __all__ = ["Abandoned", "Heartbeat", "Lease", "LeaseLost", "acquire", "read", "release", "renew", "request"]
@@ -113,6 +117,7 @@ def acquire(
                 pending=0,
                 pass_id=pass_id or "",
                 pass_started_at=started_at or now,
+                instance=INSTANCE,
             )
         else:
             won = False

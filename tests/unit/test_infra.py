@@ -69,6 +69,7 @@ NOT_APP_SETTINGS = {
     "github_app_installation_id": "Key Vault secret github-app-installation-id",
     "github_app_private_key": "Key Vault secret github-app-private-key",
     "source_path": "a local folder instead of GitHub; not used in Azure",
+    "target": "what a synos command works on; the Function app serves every target",
 }
 # Settings with a default that the deployment still sets, so operators see and change them in one place.
 ALSO_SET = {

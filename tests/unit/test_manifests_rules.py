@@ -103,7 +103,10 @@ def test_missing_api_version() -> None:
 def test_unknown_kind() -> None:
     expect(
         app().replace("kind: App", "kind: Deployment  # <-"),
-        ("kind", "kind 'Deployment' is not supported; use App, Job, Project, Synthesizer or Composition"),
+        (
+            "kind",
+            "kind 'Deployment' is not supported; use App, Job, Project, Synthesizer, Composition or Target",
+        ),
     )
 
 
@@ -114,7 +117,7 @@ def test_missing_kind() -> None:
             FILE,
             1,
             "kind",
-            "missing required field 'kind'; set it to App, Job, Project, Synthesizer or Composition",
+            "missing required field 'kind'; set it to App, Job, Project, Synthesizer, Composition or Target",
         )
     ]
 

@@ -28,10 +28,18 @@ def test_schema_is_a_one_of_discriminated_on_kind() -> None:
     schema = json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["oneOf"] == [
-        {"$ref": f"#/$defs/{kind}"} for kind in ("App", "Job", "Project", "Synthesizer", "Composition")
+        {"$ref": f"#/$defs/{kind}"}
+        for kind in ("App", "Job", "Project", "Synthesizer", "Composition", "Target")
     ]
     assert schema["discriminator"]["propertyName"] == "kind"
-    assert set(schema["discriminator"]["mapping"]) == {"App", "Job", "Project", "Synthesizer", "Composition"}
+    assert set(schema["discriminator"]["mapping"]) == {
+        "App",
+        "Job",
+        "Project",
+        "Synthesizer",
+        "Composition",
+        "Target",
+    }
     for kind in ("App", "Job", "Project"):
         definition = schema["$defs"][kind]
         assert definition["properties"]["kind"] == {"const": kind, "title": "kind", "type": "string"}
