@@ -9,10 +9,18 @@ message whose function fails is retried after host.json's `visibilityTimeout` an
 `<queue>-poison` after `maxDequeueCount` attempts; the queue is polled with a backoff up to
 `maxPollingInterval`.
 
+Queue triggers run in `--workers N` processes of their own (default 2), as a scaled-out Function
+App runs them on several instances: each worker process polls the queue with host.json's
+`batchSize + newBatchThreshold` messages in flight. A message being handled stays invisible for
+MESSAGE_LEASE seconds, renewed while its function runs (the Azure host does the same with ten
+minutes): a worker killed mid-function (SIGKILL) stops renewing, the message becomes visible again
+and another worker retries it, its dequeue count one higher. A worker that dies is started again, as
+the platform replaces an instance. `--workers 0` runs the queue triggers in the host's own process.
+
 A queue trigger's `connection` names a setting holding a connection string, as with Core Tools; for
 `AzureWebJobsStorage` the local stack's SYNOSCD_STATE_STORE (Azurite) stands in when it is unset.
 
-    python -m emulators.functions_host [--env-file PATH] [--port 7071] [--function-key KEY]
+    python -m emulators.functions_host [--env-file PATH] [--port 7071] [--function-key KEY] [--workers N]
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -37,6 +46,9 @@ from urllib.parse import parse_qsl, urlsplit
 from emulators.httpbase import LoopbackHandler
 
 ROOT = Path(__file__).resolve().parent.parent
+# Seconds a message being handled stays invisible, renewed every third of it while its function runs
+# (tests that kill a worker shorten it through FUNCTIONS_HOST_MESSAGE_LEASE).
+MESSAGE_LEASE = float(os.environ.get("FUNCTIONS_HOST_MESSAGE_LEASE", "30"))
 
 
 # -- NCRONTAB ({second} {minute} {hour} {day} {month} {day-of-week}) ---------------------------------
@@ -138,16 +150,27 @@ class QueueOptions:
     visibility_timeout: float = 0.0
     max_dequeue_count: int = 5
     base64: bool = True
+    batch_size: int = 16
+    new_batch_threshold: int = 8
 
     @classmethod
     def from_host_json(cls, doc: dict[str, Any]) -> QueueOptions:
         queues = doc.get("extensions", {}).get("queues", {})
+        batch = int(queues.get("batchSize", 16))
         return cls(
             timespan(queues.get("maxPollingInterval", "00:01:00")),
             timespan(queues.get("visibilityTimeout", "00:00:00")),
             int(queues.get("maxDequeueCount", 5)),
             str(queues.get("messageEncoding", "base64")).lower() == "base64",
+            batch,
+            int(queues.get("newBatchThreshold", batch // 2)),
         )
+
+    @property
+    def concurrency(self) -> int:
+        """Messages one instance handles at once: the host fetches a new batch when what it holds
+        drops to newBatchThreshold, so at most batchSize + newBatchThreshold are in flight."""
+        return max(1, self.batch_size + self.new_batch_threshold)
 
 
 def timespan(text: str) -> float:
@@ -192,8 +215,15 @@ class FunctionsHost:
         port: int = 0,
         function_key: str | None = None,
         host_json: dict[str, Any] | None = None,
+        workers: int = 0,
+        serve_http: bool = True,
     ) -> None:
         host_json = host_json if host_json is not None else json.loads((ROOT / "host.json").read_text())
+        self.module = module
+        self.workers = workers  # queue-trigger processes; 0: queue triggers run in this process
+        self.serve_http = serve_http
+        self._worker_procs: list[subprocess.Popen[bytes]] = []
+        self.restarts = 0
         self.prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
         self.queue_options = QueueOptions.from_host_json(host_json)
         self.function_key = function_key
@@ -235,26 +265,66 @@ class FunctionsHost:
                 raise ValueError(f"{name}: trigger {trigger['type']} is not supported by the local host")
 
     def start(self) -> FunctionsHost:
-        serve = threading.Thread(target=self.server.serve_forever, name="functions-http", daemon=True)
-        serve.start()
-        self._threads.append(serve)
-        for timer in self.timers:
-            th = threading.Thread(
-                target=self._timer_loop, args=(timer,), name=f"timer-{timer.name}", daemon=True
-            )
+        if self.serve_http:
+            serve = threading.Thread(target=self.server.serve_forever, name="functions-http", daemon=True)
+            serve.start()
+            self._threads.append(serve)
+            for timer in self.timers:
+                th = threading.Thread(
+                    target=self._timer_loop, args=(timer,), name=f"timer-{timer.name}", daemon=True
+                )
+                th.start()
+                self._threads.append(th)
+        if self.workers and self.queues:
+            self._worker_procs = [self._spawn_worker(i) for i in range(self.workers)]
+            th = threading.Thread(target=self._watch_workers, name="queue-workers", daemon=True)
             th.start()
             self._threads.append(th)
+            return self
         for queue in self.queues:
-            th = threading.Thread(
-                target=self._queue_loop, args=(queue,), name=f"queue-{queue.name}", daemon=True
-            )
-            th.start()
-            self._threads.append(th)
+            for slot in range(self.queue_options.concurrency):
+                th = threading.Thread(
+                    target=self._queue_loop, args=(queue,), name=f"queue-{queue.name}-{slot}", daemon=True
+                )
+                th.start()
+                self._threads.append(th)
         return self
+
+    def _spawn_worker(self, index: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulators.functions_host", "--queue-worker", "--module", self.module],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+        print(f"queue worker {index} pid {proc.pid}", flush=True)
+        return proc
+
+    def _watch_workers(self) -> None:
+        """A worker that dies (a crash, SIGKILL) is started again, as the platform replaces an instance."""
+        while not self._stop.wait(0.5):
+            for i, proc in enumerate(self._worker_procs):
+                if proc.poll() is not None and not self._stop.is_set():
+                    self.errors.append(f"queue worker {i} (pid {proc.pid}) exited with {proc.returncode}")
+                    self.restarts += 1
+                    self._worker_procs[i] = self._spawn_worker(i)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._worker_procs]
 
     def stop(self) -> None:
         self._stop.set()
-        self.server.shutdown()
+        for proc in self._worker_procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._worker_procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if self.serve_http:
+            self.server.shutdown()
         self.server.server_close()
         for th in self._threads:
             th.join(timeout=30)
@@ -310,8 +380,8 @@ class FunctionsHost:
         delay = 0.1
         while not self._stop.is_set():
             try:
-                # Invisible while the function runs (the host renews this; a pass ends well within).
-                message = source.receive_message(visibility_timeout=600)
+                # Invisible while the function runs; renewed below, so a dead worker's comes back.
+                message = source.receive_message(visibility_timeout=int(MESSAGE_LEASE))
             except Exception as exc:  # storage down: poll again later, as the host does
                 self.errors.append(f"{queue.name}: {type(exc).__name__}: {exc}")
                 message = None
@@ -321,6 +391,7 @@ class FunctionsHost:
                 delay = min(delay * 2, options.max_polling_interval)
                 continue
             delay = 0.1
+            renewal = _Renewal(source, message)
             try:
                 queue.fn(
                     queue_types.QueueMessage(
@@ -330,10 +401,10 @@ class FunctionsHost:
                         pop_receipt=message.pop_receipt,
                     )
                 )
-                source.delete_message(message)
+                source.delete_message(renewal.stop())
             except Exception as exc:
                 self.errors.append(f"{queue.name}: {type(exc).__name__}: {exc}")
-                self._failed(queue, source, poison, message)
+                self._failed(queue, source, poison, renewal.stop())
             queue.invocations += 1
 
     def _failed(self, queue: QueueFunction, source: Any, poison: Any, message: Any) -> None:
@@ -382,6 +453,34 @@ class FunctionsHost:
         return 404, {}, b""
 
 
+class _Renewal:
+    """Keeps a message invisible while its function runs (every third of MESSAGE_LEASE); `stop`
+    returns the message with its latest pop receipt, for the delete or the retry that follows."""
+
+    def __init__(self, queue: Any, message: Any) -> None:
+        self.queue = queue
+        self.message = message
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="message-renewal", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(MESSAGE_LEASE / 3):
+            with self._lock:
+                if self._done.is_set():
+                    return
+                with contextlib.suppress(Exception):
+                    updated = self.queue.update_message(self.message, visibility_timeout=int(MESSAGE_LEASE))
+                    self.message.pop_receipt = updated.pop_receipt
+                    self.message.next_visible_on = updated.next_visible_on
+
+    def stop(self) -> Any:
+        with self._lock:
+            self._done.set()
+        return self.message
+
+
 class _Handler(LoopbackHandler):
     server: _Server
 
@@ -421,6 +520,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function-key", help="key of the functions whose auth level is not anonymous (default: none open)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="processes running the queue triggers, like instances of a scaled-out app (0: in this one)",
+    )
+    parser.add_argument("--queue-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--module", default="function_app", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.env_file:
         from emulators.launcher import read_env_file
@@ -430,7 +537,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SYNOSCD_QUEUE_NAME", "synoscd-passes")
     os.environ.setdefault("SYNOSCD_UI_AUTH", "loopback")  # no Easy Auth here: the dashboard serves 127.0.0.1
     sys.path.insert(0, str(ROOT))
-    host = FunctionsHost(port=args.port, function_key=args.function_key).start()
+    if args.queue_worker:  # one worker process: the queue triggers only, until told to stop
+        worker = FunctionsHost(module=args.module, serve_http=False).start()
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        done.wait()
+        worker.stop()
+        return 0
+    host = FunctionsHost(
+        module=args.module, port=args.port, function_key=args.function_key, workers=args.workers
+    ).start()
     print(
         f"functions host on {host.url}: "
         + ", ".join(

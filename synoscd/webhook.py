@@ -62,6 +62,36 @@ class Decision:
     run: bool = False
     revision: str | None = None
     message: Mapping[str, Any] | None = None
+    # The repository files the push changed (which targets of a fleet it touched); None when the
+    # payload cannot tell them all (a force-push, a new branch, GitHub's caps): every target runs.
+    paths: tuple[str, ...] | None = None
+
+
+MAX_PUSHED_COMMITS = 2048  # GitHub lists at most this many commits in a push payload
+MAX_PATHS = 1000  # beyond this the message would outgrow a queue message (64 KiB): every target
+
+
+def changed_paths(payload: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Every file a push added, modified or removed, from its `commits`; None when that list may be
+    incomplete: a force-push (files of the commits it dropped are not listed), a new branch,
+    GitHub's cap on listed commits, or a commit without its file lists."""
+    commits = payload.get("commits")
+    if payload.get("forced") or payload.get("created") or not isinstance(commits, list):
+        return None
+    if not commits or len(commits) >= MAX_PUSHED_COMMITS:
+        return None
+    paths: set[str] = set()
+    for commit in commits:
+        if not isinstance(commit, Mapping):
+            return None
+        for kind in ("added", "modified", "removed"):
+            files = commit.get(kind)
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                return None
+            paths.update(files)
+        if len(paths) > MAX_PATHS:
+            return None
+    return tuple(sorted(paths))
 
 
 def _depth(value: Any) -> int:
@@ -123,7 +153,7 @@ def decide(
         return Decision(202, f"ignored: push to {ref[:200]}, not refs/heads/{branch}")
     if payload.get("deleted") or ZERO_COMMIT.fullmatch(after):
         return Decision(202, f"ignored: branch {branch} was deleted")
-    return Decision(202, "push", run=True, revision=after)
+    return Decision(202, "push", run=True, revision=after, paths=changed_paths(payload))
 
 
 def _preview(

@@ -28,6 +28,7 @@ from synoscd.manifests.errors import ManifestError
 from synoscd.manifests.schema import App
 from synoscd.manifests.syncspec import sync_spec
 from synoscd.sources.snapshot import Snapshot, SourceError
+from synoscd.sources.snapshot import config_prefix as snapshot_folder
 from synoscd.state import applied, apps, history, lease, operation, runtime
 from synoscd.state.operation import Operation
 from synoscd.synth import step as synth_step
@@ -58,6 +59,7 @@ class PassResult:
     mode: str = ""  # sync (a revision's operation runs) or heal (it is over: writes undo drift)
     trace_id: str | None = None  # the pass's trace, when telemetry is on
     synthesis: dict[str, Any] | None = None  # compositions: how many, which ran, by status
+    watch: tuple[str, ...] = ()  # repository files the manifests read (configFrom, composition inputs)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -262,6 +264,7 @@ def _record(rt: Runtime, result: PassResult) -> None:
     """The pass's history row; kept in memory and written later when the store does not answer."""
     if result.finished_at is None:
         result.finished_at = time.time()
+    _summarise(rt, result)
     errors = [e["message"] if "message" in e else str(e) for e in result.errors]
     if result.failure:
         errors.insert(0, result.failure)
@@ -477,6 +480,7 @@ def _one_pass(
             trace_id=result.trace_id,
         ),
     )
+    _summarise(rt, result)
     recording.end()
     after_record(result, statuses, changed, healing=result.mode == "heal")
     # Sync events to the configured providers, off the pass's path: bounded, never failing it.
@@ -496,6 +500,29 @@ def _one_pass(
         },
     )
     return result
+
+
+def _summarise(rt: Runtime, result: PassResult) -> None:
+    """The target's row of the fleet overview (synoscd/fleet/summary.py); never fails the pass."""
+    from synoscd.fleet import summary
+
+    with contextlib.suppress(Exception):
+        summary.record(rt, result, result.watch)
+
+
+def _watched(desired: DesiredSet, folder: str) -> tuple[str, ...]:
+    """Files outside the target's folder its manifests read: a push changing one runs its pass."""
+    from synoscd.manifests.schema import Composition
+
+    paths: set[str] = set()
+    for res in desired.resources:
+        if isinstance(res.manifest, App):
+            paths.update(res.manifest.spec.config_from)
+    for res in desired.synth:
+        if isinstance(res.manifest, Composition):
+            paths.update(i.file for i in res.manifest.spec.inputs if i.file)
+    prefix = folder.strip("/")
+    return tuple(sorted(p for p in paths if prefix and not (p == prefix or p.startswith(prefix + "/"))))
 
 
 COMMIT_STATES = {"succeeded": "success", "failed": "failure", "partial": "pending"}
@@ -545,6 +572,7 @@ def _desired(rt: Runtime, result: PassResult, at: str | None) -> tuple[Snapshot 
     if not snapshot.files:  # a wrong config path or branch looks like this: say so, never silently
         result.warnings.append(f"no manifests found under {snapshot.source} at {snapshot.revision}")
         log.warning(result.warnings[-1], extra={"pass_id": result.id})
+    result.watch = _watched(desired, snapshot_folder(rt.settings.github_config_path))
     return snapshot, desired
 
 

@@ -1,7 +1,8 @@
-"""The Function handlers: the timer heals drift on the runtime interval, the webhook verifies and queues
-a push (or a pull request to preview), the queue-triggered function runs its pass (or the preview:
-synoscd/preview/run.py), health says the app is alive. Each returns plain
-data; function_app.py wraps it.
+"""The Function handlers: the timer queues a pass for each target of the fleet that is due, the webhook
+verifies and queues a push (or a pull request to preview), the queue-triggered function fans a push
+out to the targets it touched and runs one target's pass per message (synoscd/fleet/fanout.py), or
+the preview (synoscd/preview/run.py); health says the app is alive. Each returns plain data;
+function_app.py wraps it.
 
 Nothing heavy is imported at module level: a rejected webhook (bad size, bad signature) is answered
 without loading an Azure SDK or PyGithub."""
@@ -20,9 +21,10 @@ log = logging.getLogger("synoscd.functions")
 
 
 def _runtime() -> Any:
-    from synoscd.engine.runtime import get_runtime
+    """The deployment's runtime: the default target's, and the fleet's shared parts."""
+    from synoscd.engine.runtime import deployment_runtime
 
-    return get_runtime()
+    return deployment_runtime()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -47,39 +49,23 @@ def _summary(result: Any) -> dict[str, Any]:
 
 
 def due(now: float, last_started: float | None, interval: float, pending: int) -> str | None:
-    """Why a timer tick should run a pass (None: it should not)."""
-    if pending:
-        return f"{pending} requested"
-    if last_started is None:
-        return "first pass"
-    if now - last_started >= interval:
-        return f"interval {int(interval)} s passed"
-    return None
+    """Why a timer tick should queue a target's pass (None: it should not)."""
+    from synoscd.fleet.fanout import due as target_due
+
+    return target_due(now, last_started, interval, pending)
 
 
 def on_timer(past_due: bool = False) -> dict[str, Any]:
-    from synoscd.engine.reconcile import run_pass
-    from synoscd.state import heartbeat, history, lease, runtime
+    """Queue one pass per target that is due (its interval passed, a pass was requested, or it never
+    ran); the queue-triggered function runs them, spread over the instances."""
+    from synoscd.fleet import fanout
+    from synoscd.state import heartbeat
 
     if past_due:
         log.warning("timer is past due", extra={"trigger": "timer"})
     rt = _runtime()
     heartbeat.beat(rt.table, "timer")  # `synos reconcile` checks that someone serves its request
-    settings = runtime.load(rt.table, rt.settings)
-    latest = history.list_passes(rt.table, limit=1)
-    _holder, pending = lease.read(rt.table)
-    reason = due(time.time(), latest[0].started_at if latest else None, settings.interval_seconds, pending)
-    if reason is None:
-        return {"ran": False, "reason": f"next pass in {settings.interval_seconds} s interval"}
-    if latest and int(latest[0].started_at // 3600) != int(time.time() // 3600):
-        from synoscd.state import retention
-
-        retention.apply(rt.table)  # once an hour: bounded history, timeline and delivery ids
-    result = run_pass("timer", wait_seconds=rt.settings.pass_wait_seconds, rt=rt)
-    _notified()
-    if result.queued:
-        return {"ran": False, "reason": "a pass is running; queued behind it"}
-    return {"ran": True, "reason": reason, **_summary(result)}
+    return fanout.tick(rt)
 
 
 # -- webhook ------------------------------------------------------------------------------------------
@@ -162,11 +148,15 @@ def on_webhook(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, 
     if problem:
         return 400, {"status": "rejected", "reason": problem}
     assert delivery is not None
-    return _enqueue(rt, delivery, decision.revision, decision.message)
+    return _enqueue(rt, delivery, decision.revision, decision.message, decision.paths)
 
 
 def _enqueue(
-    rt: Any, delivery: str, after: str | None, extra: Mapping[str, Any] | None = None
+    rt: Any,
+    delivery: str,
+    after: str | None,
+    extra: Mapping[str, Any] | None = None,
+    paths: tuple[str, ...] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """One message per accepted delivery. The delivery is marked seen only once its message is on
     the queue: a delivery that could not be queued (or whose pass failed) runs when redelivered."""
@@ -189,6 +179,7 @@ def _enqueue(
             {
                 "delivery": delivery,
                 "after": after,
+                "paths": None if paths is None else list(paths),  # which targets: fleet/fanout.py
                 "trigger": "webhook",
                 "queuedAt": time.time(),
                 "trace": telemetry.carrier(),  # the pass links to the webhook's span
@@ -209,16 +200,36 @@ def _enqueue(
 # -- the queue-triggered pass ------------------------------------------------------------------------------
 
 
-def _run_pass_for(rt: Any, after: str | None) -> Any:
+def _run_pass_for(rt: Any, trigger: str, after: str | None) -> Any:
     from synoscd.engine.reconcile import run_pass
 
-    # The pushed commit, not whatever the branch ref says now (GitHub's ref API can lag the hook).
-    return run_pass("webhook", wait_seconds=rt.settings.pass_wait_seconds, revision=after, rt=rt)
+    # The pushed commit (or the timer's head), not whatever the branch ref says now: GitHub's ref
+    # API can lag the hook, and the fleet's targets all sync the commit the tick read.
+    return run_pass(trigger, wait_seconds=rt.settings.pass_wait_seconds, revision=after, rt=rt)
+
+
+def _after_dead_holder(rt: Any, trigger: str, after: str | None) -> Any:
+    """A retried message (its first run died, e.g. the instance was killed mid-pass) found the
+    lease held: most likely by that dead run, whose lease nobody renews. Wait until the lease is
+    released or runs out (at most its lifetime) and try once more; a live holder keeps renewing, and
+    then the request recorded on its lease is its coalesced re-run."""
+    from synoscd.state import lease
+
+    deadline = time.monotonic() + rt.settings.lease_seconds + 2.0
+    while time.monotonic() < deadline:
+        view = lease.view(rt.table)
+        if view.holder is None:
+            break
+        time.sleep(min(1.0, max(0.1, view.expires_at - time.time())))
+    return _run_pass_for(rt, trigger, after)
 
 
 def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any]:
-    """Run the pass a webhook delivery asked for. An error is raised to the host, which retries the
-    message and moves it to the poison queue after maxDequeueCount attempts (host.json); the
+    """One message of the fleet's queue. A webhook's delivery (no target named) is fanned out to the
+    targets its push touched: each gets a message of its own (a single one runs here at once, as in
+    a single-environment deployment: no second hop). A
+    message naming a target runs that target's pass. An error is raised to the host, which retries
+    the message and moves it to the poison queue after maxDequeueCount attempts (host.json); the
     delivery is marked failed, so GitHub's redelivery of it runs again."""
     from synoscd.state import history
     from synoscd.state import queue as passes
@@ -229,32 +240,63 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
         log.error("queue message dropped: %s", _first_line(exc))
         return {"ran": False, "reason": f"not a SynosCD message: {_first_line(exc)}"}
     delivery, after = message.get("delivery"), message.get("after")
-    rt = _runtime()
+    after = str(after) if after else None
+    trigger = str(message.get("trigger") or "webhook")
+    deployment = _runtime()
     if message.get("kind") in ("preview", "preview-closed"):  # a pull request: never a pass
-        return _preview(rt, message, delivery, dequeue_count)
+        return _preview(deployment, message, delivery, dequeue_count)
+    name = message.get("target")
+    if not isinstance(name, str):  # a webhook's delivery: which targets did the push touch?
+        from synoscd.fleet import fanout
+
+        chosen, info = fanout.fan_out(deployment, message)
+        if not chosen:
+            if delivery:
+                with contextlib.suppress(Exception):
+                    history.mark_delivery(deployment.table, str(delivery), "done")
+            return {"ran": False, "delivery": delivery, "reason": "the push touched no target", **info}
+        if len(chosen) > 1:  # one message each: the platform spreads them over instances
+            extra = {"delivery": delivery, "trace": message.get("trace")}
+            fanned = fanout.enqueue(deployment, chosen, trigger, after, **extra)
+            return {"ran": False, "delivery": delivery, "fannedOut": fanned, **info}
+        name = chosen[0].name
+    from synoscd.engine.runtime import UnknownTarget
+    from synoscd.fleet import catalog
+
+    try:  # the definition as declared now (a push may have moved the target since it was queued)
+        rt = deployment.for_target(name, catalog.find(deployment, name) if name != "default" else None)
+    except UnknownTarget as exc:  # declared when queued, removed since: nothing to run
+        log.warning("queue message for an unknown target dropped: %s", _first_line(exc))
+        return {"ran": False, "target": name, "reason": _first_line(exc)}
     try:
         trace = message.get("trace") if isinstance(message.get("trace"), dict) else None
         with telemetry.linked(trace):
-            result = _run_pass_for(rt, str(after) if after else None)
+            result = _run_pass_for(rt, trigger, after)
+            if result.queued and dequeue_count > 1:
+                result = _after_dead_holder(rt, trigger, after)
         _notified()
     except Exception:
-        log.exception("queued pass failed", extra={"trigger": "webhook", "delivery_id": delivery})
+        log.exception(
+            "queued pass failed", extra={"trigger": trigger, "delivery_id": delivery, "target": name}
+        )
         if delivery:
             with contextlib.suppress(Exception):
-                history.mark_delivery(rt.table, str(delivery), "failed")
+                history.mark_delivery(deployment.table, str(delivery), "failed")
         raise
     if delivery:
         with contextlib.suppress(Exception):
-            history.mark_delivery(rt.table, str(delivery), "failed" if result.outcome == "failed" else "done")
-    if after:  # the followed branch moved: open pull-request previews are planned against an old base
-        _mark_previews_stale(rt, str(after))
+            history.mark_delivery_outcome(deployment.table, str(delivery), result.outcome != "failed")
+    if after and trigger == "webhook":  # the branch moved: open previews are planned against an old base
+        _mark_previews_stale(deployment, str(after))
+    out = {"target": name}
     if result.queued:
         return {
             "ran": False,
             "delivery": delivery,
+            **out,
             "reason": "a pass is running; it runs once more for this push",
         }
-    return {"ran": True, "delivery": delivery, "attempt": dequeue_count, **_summary(result)}
+    return {"ran": True, "delivery": delivery, "attempt": dequeue_count, **out, **_summary(result)}
 
 
 def _preview(rt: Any, message: dict[str, Any], delivery: Any, dequeue_count: int) -> dict[str, Any]:

@@ -7,12 +7,22 @@ import threading
 from typing import Any
 
 from synoscd.config import MissingSetting, Settings
-from synoscd.sources.github import BlobStore, GitHubAppCredentials, GitHubSource, make_github
+from synoscd.sources.github import (
+    BlobCache,
+    BlobStore,
+    GitHubAppCredentials,
+    GitHubSource,
+    SharedListings,
+    make_github,
+)
 from synoscd.sources.local import LocalSource
 from synoscd.sources.snapshot import Source, SourceError
 
 _lock = threading.Lock()
 _warm: dict[tuple[Any, ...], GitHubSource] = {}
+# Per repository: the blob cache (content-addressed) and commit listings, shared by the sources of
+# every folder of it (a fleet's targets and the targets path), and one client (token, connections).
+_shared: dict[tuple[Any, ...], tuple[Any, BlobCache, SharedListings]] = {}
 
 
 def github_credentials(settings: Settings, secrets: Any | None) -> GitHubAppCredentials:
@@ -56,13 +66,23 @@ def build_source(settings: Settings, secrets: Any | None = None, store: BlobStor
     with _lock:
         source = _warm.get(key)
         if source is None:
+            repo_key = (*key[:3], *key[4:])
+            if repo_key not in _shared:
+                _shared[repo_key] = (
+                    make_github(settings.github_api_url, creds),
+                    BlobCache(),
+                    SharedListings(),
+                )
+            github, cache, listings = _shared[repo_key]
             source = GitHubSource(
-                make_github(settings.github_api_url, creds),
+                github,
                 settings.repo_full_name,
                 settings.github_branch,
                 settings.github_config_path,
                 settings.github_api_url,
+                cache=cache,
                 store=store,
+                listings=listings,
             )
             _warm[key] = source
         return source
@@ -83,3 +103,4 @@ def forget_warm_sources() -> None:
         for source in _warm.values():
             source.persist()
         _warm.clear()
+        _shared.clear()

@@ -220,6 +220,32 @@ class _Listing:
     dirs: dict[str, str] = field(default_factory=dict)  # directory path -> tree sha, for lookups
 
 
+class SharedListings:
+    """Complete recursive listings of commits, shared by every source of one repository in a process:
+    the targets of a fleet read folders of the same commits, and a commit's tree never changes, so
+    one tree request serves them all. Bounded; only complete (untruncated) listings are kept."""
+
+    def __init__(self, max_items: int = 16) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[str, _Listing] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, commit: str) -> _Listing | None:
+        with self._lock:
+            listing = self._items.get(commit)
+            if listing is not None:
+                self._items.move_to_end(commit)
+            return listing
+
+    def put(self, listing: _Listing) -> None:
+        if not listing.complete:
+            return
+        with self._lock:
+            self._items[listing.commit] = listing
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+
 class GitHubSource:
     def __init__(
         self,
@@ -232,6 +258,7 @@ class GitHubSource:
         store: BlobStore | None = None,
         fetch_workers: int = 16,
         pushed_retry_delays: tuple[float, ...] = PUSHED_RETRY_DELAYS,
+        listings: SharedListings | None = None,
     ) -> None:
         self.gh = github
         self.repo = repo
@@ -239,6 +266,7 @@ class GitHubSource:
         self.config_path = config_prefix(config_path)  # ".", "/" and "" all mean the root
         self.api_url = api_url
         self.cache = cache or BlobCache()
+        self.listings = listings or SharedListings()
         self.store = store
         self.fetch_workers = fetch_workers
         self.pushed_retry_delays = pushed_retry_delays
@@ -511,10 +539,15 @@ class GitHubSource:
         return data
 
     def _list_tree(self, commit: str) -> _Listing:
+        known = self.listings.get(commit)
+        if known is not None:  # another source of this repository (a fleet's target) listed it
+            return known
         data = self._tree(commit, recursive=True)
         if not data.get("truncated"):
             blobs = {e["path"]: e["sha"] for e in data["tree"] if e.get("type") == "blob"}
-            return _Listing(commit, blobs, complete=True)
+            listing = _Listing(commit, blobs, complete=True)
+            self.listings.put(listing)
+            return listing
         # GitHub lists at most 100,000 entries (7 MB) recursively: read down to the config path
         # with non-recursive listings, then recursively below it.
         where = f"{self.repo}@{commit[:12]}"

@@ -275,6 +275,22 @@ def mark_delivery(
     )
 
 
+def mark_delivery_outcome(table: TableClient, delivery_id: str, ok: bool, ttl: float = DELIVERY_TTL) -> None:
+    """A target's pass of a delivery ended: `failed` sticks (so GitHub's redelivery runs again,
+    whichever of the delivery's targets failed), `done` only where nothing failed."""
+    if not ok:
+        mark_delivery(table, delivery_id, "failed", ttl)
+        return
+
+    def mutate(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is not None and row.get("state") == "failed":
+            return None
+        now = time.time()
+        return {"delivery": delivery_id[:200], "state": "done", "seen_at": now, "expires_at": now + ttl}
+
+    t.update(table, DELIVERIES, delivery_key(delivery_id), mutate)
+
+
 def seen_delivery(table: TableClient, delivery_id: str, ttl: float = DELIVERY_TTL) -> bool:
     """Record a webhook delivery; True when it was already recorded (and not expired): a redelivery."""
     if delivery_state(table, delivery_id) is not None:

@@ -32,7 +32,20 @@ PK, RK = "lease", "reconcile"
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("synoscd.lease")
 
-__all__ = ["Abandoned", "Heartbeat", "Lease", "LeaseLost", "acquire", "read", "release", "renew", "request"]
+__all__ = [
+    "Abandoned",
+    "Heartbeat",
+    "Lease",
+    "LeaseLost",
+    "LeaseView",
+    "acquire",
+    "mark_queued",
+    "read",
+    "release",
+    "renew",
+    "request",
+    "view",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,52 @@ def read(table: TableClient) -> tuple[Lease | None, int]:
     if lease and lease.expires_at < time.time():
         lease = None
     return lease, int(row.get("pending") or 0)
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """The lease row as the timer and `synos get targets` see it."""
+
+    holder: str | None  # None: free (or expired)
+    expires_at: float
+    pending: int
+    queued_at: float | None  # when the timer last put a pass of this target on the queue
+    instance: str | None  # host:pid of the holder
+    trigger: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "expiresAt": self.expires_at or None,
+            "pending": self.pending,
+            "queuedAt": self.queued_at,
+            "instance": self.instance if self.holder else None,
+            "trigger": self.trigger if self.holder else None,
+        }
+
+
+def view(table: TableClient, **options: Any) -> LeaseView:
+    row = t.get(table, PK, RK, **options) or {}
+    lease = _lease(row)
+    held = lease is not None and lease.expires_at >= time.time()
+    return LeaseView(
+        lease.holder if held and lease else None,
+        float(row.get("expires_at") or 0),
+        int(row.get("pending") or 0),
+        float(row["queued_at"]) if row.get("queued_at") else None,
+        row.get("instance") or None,
+        row.get("trigger") or None,
+    )
+
+
+def mark_queued(table: TableClient, at: float) -> None:
+    """Note that a pass of this target was put on the queue (the timer does not queue it again
+    until it has started, or the message is given up for lost)."""
+
+    def mutate(row: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(row or {}), "queued_at": at}
+
+    t.update(table, PK, RK, mutate)
 
 
 def acquire(

@@ -3,14 +3,16 @@ process of its own, against the session's stack."""
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,6 +25,13 @@ class Host:
     proc: subprocess.Popen[str]
     url: str
     env: dict[str, str]
+    # The host's (and its workers') output, read all along so a full pipe never blocks them.
+    output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=2000))
+
+    def drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -36,7 +45,7 @@ class Host:
 FUNCTION_KEY = "local-function-key"
 
 
-def start_host(stack: LaunchedStack, **overrides: str) -> Host:
+def start_host(stack: LaunchedStack, workers: int = 1, **overrides: str) -> Host:
     env = {
         **os.environ,
         **stack.env,
@@ -46,7 +55,17 @@ def start_host(stack: LaunchedStack, **overrides: str) -> Host:
         **overrides,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.functions_host", "--port", "0", "--function-key", FUNCTION_KEY],
+        [
+            sys.executable,
+            "-m",
+            "emulators.functions_host",
+            "--port",
+            "0",
+            "--function-key",
+            FUNCTION_KEY,
+            "--workers",
+            str(workers),
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -60,7 +79,9 @@ def start_host(stack: LaunchedStack, **overrides: str) -> Host:
         line = proc.stdout.readline()
         m = re.search(r"functions host on (http://127\.0\.0\.1:\d+)", line)
         if m:
-            return Host(proc, m.group(1), env)
+            host = Host(proc, m.group(1), env)
+            threading.Thread(target=host.drain, name="host-output", daemon=True).start()
+            return host
         if proc.poll() is not None:
             break
     proc.kill()
@@ -71,8 +92,8 @@ def start_host(stack: LaunchedStack, **overrides: str) -> Host:
 def host_factory(stack: LaunchedStack) -> Iterator[Callable[..., Host]]:
     hosts: list[Host] = []
 
-    def make(**overrides: Any) -> Host:
-        host = start_host(stack, **{k: str(v) for k, v in overrides.items()})
+    def make(workers: int = 1, **overrides: Any) -> Host:
+        host = start_host(stack, workers, **{k: str(v) for k, v in overrides.items()})
         hosts.append(host)
         return host
 
