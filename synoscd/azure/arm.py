@@ -4,7 +4,9 @@ a dict as JSON as it is: nulls of a merge patch and fields it has no model for i
 
 Every wait is bounded by the pass's `Budget`: the retry policy retries only when ARM's Retry-After (or
 the jittered backoff) fits in it, and the pollers handed out wait no longer than it. Every write asks
-the budget first whether the pass still holds its lease (invariant 11)."""
+the budget first whether the pass still holds its lease (invariant 11), then takes a token of the
+subscription's ARM write budget (synoscd/fleet/writes.py), shared by every instance and target; a
+write ARM answers 429 closes that budget until its Retry-After."""
 
 from __future__ import annotations
 
@@ -169,6 +171,7 @@ class Arm:
         credential: Any,
         polling_interval: float = 5.0,
         budget: Budget | None = None,
+        writes: Any = None,
     ) -> None:
         settings.require("azure_subscription_id", "azure_resource_group", "azure_container_app_environment")
         self.settings = settings
@@ -177,6 +180,7 @@ class Arm:
         self.endpoint = settings.arm_endpoint
         self._credential = credential
         self._polling_interval = polling_interval
+        self.writes = writes  # the subscription's write budget (fleet/writes.py), if any
         self._client: Any = None
         self._lock = threading.Lock()
         self._environment: Environment | None = None
@@ -194,8 +198,31 @@ class Arm:
                     base_url=self.endpoint,
                     polling_interval=self._polling_interval,
                     retry_policy=_retry_policy(self.budget),
+                    # Every attempt's answer, retries included: a 429 to a write closes the budget.
+                    raw_response_hook=self._on_response,
                 )
             return self._client
+
+    def _on_response(self, pipeline_response: Any) -> None:
+        response = pipeline_response.http_response
+        if response.status_code != 429 or self.writes is None:
+            return
+        if pipeline_response.http_request.method in ("PUT", "PATCH", "DELETE", "POST"):
+            from synoscd.fleet.writes import retry_after_of
+
+            self.writes.throttled(retry_after_of(response.headers))
+
+    def _write_token(self, what: str) -> None:
+        """The pass still holds its lease, and the subscription's write budget allows one more write."""
+        self.budget.check()  # raises LeaseLost: the pass no longer holds its lease
+        if self.writes is None:
+            return
+        from synoscd.fleet.writes import WriteBudgetExhausted
+
+        try:
+            self.writes.take(self.budget.remaining)
+        except WriteBudgetExhausted as exc:
+            raise ArmError(f"{what}: {exc}", "WriteBudgetExhausted", 429) from exc
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -283,7 +310,7 @@ class Arm:
 
     def begin_put(self, kind: str, name: str, body: Mapping[str, Any]) -> BoundedPoller:
         """Submit a PUT; returns the SDK's poller (the write is accepted once this returns)."""
-        self.budget.check()  # raises LeaseLost: the pass no longer holds its lease
+        self._write_token(f"applying {kind} {name}")
         poller = self._call(
             f"applying {kind} {name}", self._ops(kind).begin_create_or_update, self.rg, name, dict(body)
         )
@@ -291,7 +318,7 @@ class Arm:
 
     def begin_patch(self, kind: str, name: str, body: Mapping[str, Any]) -> BoundedPoller:
         """Submit a PATCH (JSON merge patch: what the body leaves out stays as it is); the poller."""
-        self.budget.check()
+        self._write_token(f"updating {kind} {name}")
         poller = self._call(
             f"updating {kind} {name}", self._ops(kind).begin_update, self.rg, name, dict(body)
         )
@@ -305,7 +332,7 @@ class Arm:
         return {s.name: s.value for s in result.value or [] if s.value is not None}
 
     def begin_delete(self, kind: str, name: str) -> BoundedPoller:
-        self.budget.check()
+        self._write_token(f"deleting {kind} {name}")
         poller = self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
         return BoundedPoller(poller, self.budget)
 
@@ -314,7 +341,7 @@ class Arm:
         import io
         import json
 
-        self.budget.check()
+        self._write_token(f"starting job {name}")
         body = io.BytesIO(json.dumps(template).encode()) if template is not None else None
         poller = BoundedPoller(
             self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name, body), self.budget

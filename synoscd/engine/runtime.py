@@ -36,6 +36,7 @@ class Runtime:
         self._vaults: dict[str, Any] = deployment._vaults if deployment else {}
         self._parsed: tuple[tuple[str, str], Any] | None = None
         self._targets: dict[str, Runtime] = {}
+        self._write_budgets: dict[str, Any] = {}
         self._targets_lock = threading.Lock()
         self.requested_target: str | None = None  # SYNOSCD_TARGET, when the settings named one
 
@@ -139,7 +140,41 @@ class Runtime:
     def arm(self) -> Any:
         from synoscd.azure.arm import Arm
 
-        return Arm(self.settings, self.credential, budget=self.budget)
+        writes = self.deployment.write_budget(self.settings.azure_subscription_id or "")
+        return Arm(self.settings, self.credential, budget=self.budget, writes=writes)
+
+    def write_budget(self, subscription: str) -> Any:
+        """The ARM write budget of a subscription (fleet/writes.py): one per process and subscription,
+        drawn from by every target there; its row lives in the deployment's table."""
+        from synoscd.fleet.writes import WriteBudget
+
+        with self._targets_lock:
+            known = self._write_budgets.get(subscription.lower())
+            if known is None:
+                known = WriteBudget(
+                    lambda: self.budget_table,
+                    subscription,
+                    self.settings.arm_write_rate,
+                    self.settings.arm_write_burst,
+                )
+                self._write_budgets[subscription.lower()] = known
+            return known
+
+    @cached_property
+    def budget_table(self) -> Any:
+        """The deployment's table for the write budget: a row every write of the fleet may touch, so
+        short timeouts and one retry (an unreadable budget lets the write go: ARM's limit holds)."""
+        from synoscd.state.table import open_table
+
+        self.settings.require("state_store")
+        assert self.settings.state_store is not None
+        return open_table(
+            self.settings.state_store.get_secret_value(),
+            self.credential,
+            self.settings.state_table,
+            retries=1,
+            timeouts=(2.0, 5.0),
+        )
 
     @cached_property
     def secrets(self) -> Any:

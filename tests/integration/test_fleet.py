@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,82 @@ def test_an_unknown_target_is_named_with_the_declared_ones(fleet: Fleet) -> None
 
     with pytest.raises(UnknownTarget, match=r"'green' is not declared \(targets: default, blue\)"):
         fleet.rt.for_target("green")
+
+
+# -- the ARM write budget, shared per subscription -----------------------------------------------------
+
+
+def test_two_instances_share_one_subscriptions_write_budget_fairly(fleet: Fleet) -> None:
+    from synoscd.fleet.writes import WriteBudget
+
+    table = fleet.rt.budget_table
+    rate, burst = 20.0, 10
+    # Two instances (two processes in Azure): each its own WriteBudget on the same row.
+    one, two = (WriteBudget(lambda: table, SUB_B, rate, burst) for _ in range(2))
+    taken: dict[str, list[float]] = {"one": [], "two": []}
+
+    def writer(name: str, budget: WriteBudget, n: int) -> None:
+        for _ in range(n):
+            budget.take()
+            taken[name].append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=writer, args=(name, budget, 25))
+        for name, budget in (("one", one), ("two", two))
+        for _ in range(2)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.monotonic() - started
+    assert len(taken["one"]) == len(taken["two"]) == 50
+    # 100 writes from a bucket of 10 refilled at 20/s, whoever asked: the last draw (of at most 16 at
+    # once, by either instance) came no sooner than (100 - 10 - 2 x 16) / 20 s.
+    assert elapsed >= (100 - burst - 2 * 16) / rate, elapsed
+    # Both instances wrote all along: neither waited for the other to finish.
+    assert min(taken["two"]) < max(taken["one"]) and min(taken["one"]) < max(taken["two"])
+    other = WriteBudget(lambda: table, fleet.stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"], rate, burst)
+    quick = time.monotonic()
+    for _ in range(burst):
+        other.take()
+    assert time.monotonic() - quick < 2.0, "another subscription's budget is its own"
+
+
+def test_a_write_arm_throttles_closes_the_budget_for_every_instance(fleet: Fleet) -> None:
+    from synoscd.fleet.writes import PK, WriteBudget
+    from synoscd.state import table as t
+
+    fleet.write("web", manifest("web"))
+    assert fleet.sync().outcome == "succeeded"
+    fleet.write("web", manifest("web", "nginx:9"))
+    # ARM answers the PATCH 429 (Retry-After 2 s) once; the SDK's retry then succeeds.
+    fleet.arm(
+        "POST",
+        "faults",
+        {"method": "PATCH", "path": "/containerApps/web$", "count": 1, "status": 429, "retryAfter": 2},
+    )
+    sub = fleet.stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"].lower()
+    before_pass = time.time()
+    result = fleet.sync()
+    assert (
+        result.outcome == "succeeded"
+        and fleet.live("web")["body"]["properties"]["template"]["containers"][0]["image"] == "nginx:9"
+    )  # type: ignore[index]
+    row = t.get(fleet.rt.budget_table, PK, sub)
+    assert row is not None and row["closed_until"] >= before_pass + 1.5, (
+        "the 429 closed the subscription's bucket"
+    )
+    # Another instance asking for a write right after waits out what is left of the Retry-After.
+    closed_until = float(row["closed_until"])
+    t.update(
+        fleet.rt.budget_table,
+        PK,
+        sub,
+        lambda r: {**(r or {}), "closed_until": time.time() + 1.5, "tokens": 0.0},
+    )
+    other = WriteBudget(lambda: fleet.rt.budget_table, sub, 10.0, 10)
+    before = time.monotonic()
+    other.take()
+    assert time.monotonic() - before >= 1.3 and closed_until >= before_pass + 1.5
