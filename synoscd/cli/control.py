@@ -424,7 +424,8 @@ def serving_now(rt: Any) -> tuple[bool, str]:
     from synoscd.state import heartbeat, lease
 
     holder, _pending = lease.read(rt.table)
-    return heartbeat.serving(heartbeat.read(rt.table), holder is not None, time.time())
+    # The timer beats in the deployment's table, for every target of the fleet.
+    return heartbeat.serving(heartbeat.read(rt.shared_table), holder is not None, time.time())
 
 
 def progress(args: argparse.Namespace) -> Any:
