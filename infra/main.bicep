@@ -38,6 +38,12 @@ param targetResourceGroupName string = resourceGroup().name
 @description('Name of the existing Container Apps environment, in the target resource group.')
 param containerAppEnvironmentName string
 
+@description('More targets of the fleet (docs/fleet.md): objects {name, subscriptionId?, resourceGroup, environment, path, overrides?}. Each gets the target roles on its resource group (subscriptionId defaults to this one); list the targets the ops repository declares (kind: Target) here too, for their roles. Leave out the default target\'s group (targetResourceGroupName).')
+param targets array = []
+
+@description('Declare the targets above in the app settings (SYNOSCD_TARGETS); false when the ops repository declares them (the array then only grants their roles).')
+param targetsInAppSettings bool = true
+
 // -- what ----------------------------------------------------------------------------------------
 
 @description('Owner (user or organisation) of the ops repository.')
@@ -299,6 +305,23 @@ module targetAccess 'modules/target-access.bicep' = {
   }
 }
 
+// The same roles on every other target's group, in whatever subscription it lives.
+module fleetAccess 'modules/target-access.bicep' = [for target in targets: {
+  name: 'synoscd-target-access-${target.name}'
+  scope: resourceGroup(target.?subscriptionId ?? subscription().subscriptionId, target.resourceGroup)
+  params: {
+    principalId: identity.properties.principalId
+    containerAppEnvironmentName: target.environment
+    grantManagedIdentityOperator: grantManagedIdentityOperator
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
+    operatorWriteAccess: operatorWriteAccess
+  }
+}]
+
+// SYNOSCD_TARGETS: the array as the code reads it (subscriptionId filled in).
+var declaredTargets = [for target in targets: union({ subscriptionId: subscription().subscriptionId }, target)]
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'synoscd-functionapp'
   params: {
@@ -335,11 +358,13 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     dashboardAuth: empty(dashboardClientId) ? 'off' : 'easyauth'
+    targetsJson: targetsInAppSettings && !empty(targets) ? string(declaredTargets) : ''
   }
   // The app starts with its roles in place: storage for the host, the vault for the Key Vault
-  // reference, the target group for the first pass.
+  // reference, the target groups for the first passes.
   dependsOn: [
     targetAccess
+    fleetAccess
   ]
 }
 

@@ -52,6 +52,9 @@ param instanceMemoryMB int
 ])
 param dashboardAuth string = 'off'
 
+@description('SYNOSCD_TARGETS: more targets of the fleet as JSON (empty: none in the app settings).')
+param targetsJson string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -206,6 +209,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SYNOSCD_UI_AUTH'
           value: dashboardAuth
+        }
+        {
+          name: 'SYNOSCD_TARGETS'
+          value: targetsJson
         }
       ]
     }

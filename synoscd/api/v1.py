@@ -7,6 +7,10 @@ apps/NAME/history        synos history NAME -o json (the revisions it can roll b
 status                   synos get status -o json
 history[?limit=N]        synos history -o json
 tombstones               what SynosCD pruned (the dashboard's tombstones page)
+targets                  synos get targets -o json (the fleet)
+
+Every endpoint but `targets` answers for one target of the fleet: `?target=NAME` (default: the
+default target), as `synos --target NAME` does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ ENDPOINTS = [
     "status",
     "history",
     "tombstones",
+    "targets",
 ]
 
 
@@ -46,10 +51,24 @@ def _describe(rt: Any, name: str, kind: str | None) -> dict[str, Any]:
     return views.describe_view(rt, name, kinds)
 
 
+def _target(rt: Any, name: str | None) -> Any:
+    from synoscd.engine.runtime import UnknownTarget
+
+    try:
+        return rt.for_target(name) if name else rt
+    except UnknownTarget as exc:
+        raise CliError(str(exc), code=1) from exc
+
+
 def handle(rt: Any, path: str, query: Mapping[str, str]) -> tuple[int, Any]:
     """(status, JSON document) for a GET of /api/v1/<path>."""
     parts = [p for p in path.strip("/").split("/") if p]
     try:
+        if parts == ["targets"]:
+            from synoscd.fleet.overview import fleet_view
+
+            return 200, fleet_view(rt)
+        rt = _target(rt, query.get("target"))
         match parts:
             case []:
                 return 200, {"endpoints": [f"/api/v1/{e}" for e in ENDPOINTS]}

@@ -29,6 +29,12 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
     common.add_argument(
         "--debug", action="store_true", help="debug logging and full tracebacks on errors", **keep
     )  # type: ignore[arg-type]
+    common.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the target of the fleet to work on (default: SYNOSCD_TARGET, else the default target)",
+        **({"default": None} if defaults else keep),
+    )  # type: ignore[arg-type]
     return common
 
 
@@ -64,6 +70,12 @@ class _Sub:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every command's runtime is the selected target's (engine/runtime.get_runtime); a process that
+    # runs several commands (tests) must not keep the last one's.
+    if args.target or "synoscd.engine.runtime" in sys.modules:
+        from synoscd.engine.runtime import use_target
+
+        use_target(args.target)
     if args.debug or args.verbose:
         from synoscd.logs import configure
 

@@ -46,6 +46,9 @@ def add(sub: Any) -> None:
     from synoscd.cli import synth
 
     synth.add_get(sub, get_sub)  # get compositions, get rollouts
+    from synoscd.cli import fleet
+
+    fleet.add_get(sub, get_sub)  # get targets
 
     status = sub.add_parser(
         "status",

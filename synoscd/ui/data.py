@@ -271,6 +271,21 @@ def operation_page(rt: Any) -> dict[str, Any]:
     }
 
 
+def targets_page(rt: Any) -> dict[str, Any]:
+    """The fleet: every target, its last pass and its lease (synoscd/fleet/overview.py)."""
+    from synoscd.fleet.overview import fleet_view
+
+    doc = fleet_view(rt)
+    link = commit_link(rt.settings)
+    for t in doc["targets"]:
+        last = t["lastPass"] or {}
+        t["lastAgo"] = views.ago(last.get("startedAt"))
+        t["commitUrl"] = link(last.get("revision"))
+        lease = t["lease"]
+        t["queuedAgo"] = views.ago(lease.get("queuedAt")) if lease.get("queuedAt") else None
+    return doc
+
+
 def history_page(rt: Any, limit: int = 50) -> dict[str, Any]:
     from synoscd.state import history
 

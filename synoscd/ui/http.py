@@ -25,6 +25,7 @@ SECURITY = {
 }
 PAGES = {
     "": "overview",
+    "targets": "targets",
     "apps": "apps",
     "operation": "operation",
     "history": "history",
@@ -89,6 +90,11 @@ def ui(path: str, query: Mapping[str, str], headers: Mapping[str, str], url: str
         )
         return _html(decision.status, page)
     parts = [p for p in path.strip("/").split("/") if p]
+    root = base
+    target = None
+    if len(parts) >= 2 and parts[0] == "t":  # /api/ui/t/NAME/...: the pages of target NAME
+        target, parts = parts[1], parts[2:]
+        base = _base(url, "/".join(parts))
     if len(parts) == 2 and parts[0] == "static":
         found = render.static(parts[1])
         if found is None:
@@ -97,7 +103,14 @@ def ui(path: str, query: Mapping[str, str], headers: Mapping[str, str], url: str
         return 200, {"Content-Type": kind, "Cache-Control": "public, max-age=86400", **SECURITY}, content
     from synoscd.ui.data import commit_link
 
-    common = {"base": base, "user": decision.user, "now": _now(), "link": commit_link(_runtime().settings)}
+    common = {
+        "base": base,
+        "root": root,
+        "target": target,
+        "user": decision.user,
+        "now": _now(),
+        "link": commit_link(_runtime().settings),
+    }
     try:
         return _page(parts, query, common)
     except Exception as exc:
@@ -117,13 +130,20 @@ def _now() -> str:
 
 
 def _page(parts: list[str], query: Mapping[str, str], common: dict[str, Any]) -> Response:
+    from synoscd.engine.runtime import UnknownTarget
     from synoscd.ui import data, render
 
-    rt = _runtime()
+    try:
+        rt = _runtime().for_target(common["target"])
+    except UnknownTarget as exc:
+        return _html(
+            404, render.render("error.html", page="", title="No such target", message=str(exc), **common)
+        )
     key = "/".join(parts)
     if key in PAGES:
         name = PAGES[key]
         build = {
+            "targets": lambda: data.targets_page(rt),
             "overview": lambda: data.overview(rt),
             "apps": lambda: data.apps_page(rt, query),
             "operation": lambda: data.operation_page(rt),

@@ -480,6 +480,31 @@ def test_target_group_access_is_scoped_to_the_target_group() -> None:
     assert any(f"{symbol}.properties." in text(o) for o in outputs), "nothing reads the environment"
 
 
+def test_every_other_target_gets_the_target_roles_on_its_own_group_and_subscription() -> None:
+    """Issue 19: role assignments per target resource group from a parameter array; the same array
+    is SYNOSCD_TARGETS (unless the ops repository declares the targets)."""
+    main = tree(MAIN)
+    params = declarations(main, "parameter_declaration")
+    assert text(params["targets"].children[2]) == "array" and has_default(params["targets"])
+    modules = declarations(main, "module_declaration")
+    fleet = modules["fleetAccess"]
+    assert literal(fleet.children[2]) == "modules/target-access.bicep"
+    assert fleet.children[-1].type == "for_statement" and "in targets" in text(fleet.children[-1])
+    scope = text(prop(body(fleet), "scope") or body(fleet))
+    assert (
+        scope
+        == "resourceGroup(target.?subscriptionId ?? subscription().subscriptionId, target.resourceGroup)"
+    )
+    assert (
+        text(prop(body(fleet), "params", "containerAppEnvironmentName") or body(fleet))
+        == "target.environment"
+    )
+    passed = text(prop(body(modules["functionApp"]), "params", "targetsJson") or body(fleet))
+    assert "string(declaredTargets)" in passed and "targetsInAppSettings" in passed
+    assert "fleetAccess" in text(prop(body(modules["functionApp"]), "dependsOn") or body(fleet))
+    assert text(app_settings()["SYNOSCD_TARGETS"]) == "targetsJson"
+
+
 def test_outputs_name_the_base_url_and_the_webhook_route_of_function_app_py() -> None:
     outputs = declarations(tree(MAIN), "output_declaration")
     route = None

@@ -198,6 +198,49 @@ def overview_doc() -> dict[str, Any]:
     }
 
 
+def fleet_doc() -> dict[str, Any]:
+    target = {
+        "name": "prod",
+        "subscriptionId": "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+        "resourceGroup": "rg-prod",
+        "environment": "cae-prod",
+        "path": "envs/prod",
+        "origin": "targets/prod.yaml:1",
+        "overrides": {},
+        "lastPass": {**PASS, "firstError": EVIL, "errors": 1},
+        "watch": [],
+        "lease": {"holder": "timer-1", "instance": "host:42", "pending": 0, "queuedAt": None},
+        "lastAgo": "1m ago",
+        "commitUrl": "https://g/b",
+        "queuedAgo": None,
+    }
+    idle = {
+        **target,
+        "name": "dev",
+        "lastPass": None,
+        "lease": {"holder": None, "pending": 2},
+        "queuedAgo": "5s ago",
+    }
+    return {"revision": "b" * 40, "targets": [target, idle], "errors": [f"targets/x.yaml:3: {EVIL}"]}
+
+
+def test_the_fleet_page_links_each_target_to_its_own_pages() -> None:
+    html = render.render("targets.html", page="targets", d=fleet_doc(), **COMMON, root="/api/ui", target=None)
+    assert 'href="/api/ui/t/prod/"' in html and 'href="/api/ui/t/dev/"' in html
+    assert "held by host:42" in html and "2 requested, queued 5s ago" in html
+    assert 'aria-current="page">Fleet' in html
+    inside = render.render(
+        "history.html",
+        page="history",
+        d={"passes": [PASS]},
+        **{**COMMON, "base": "/api/ui/t/prod"},
+        root="/api/ui",
+        target="prod",
+    )
+    assert 'href="/api/ui/t/prod/apps"' in inside and 'href="/api/ui/targets"' in inside
+    assert "Target <strong>prod</strong>" in inside
+
+
 def detail_doc(**kw: Any) -> dict[str, Any]:
     status = {
         "syncState": "Synced",
@@ -281,6 +324,7 @@ def detail_doc(**kw: Any) -> dict[str, Any]:
             "tombstones.html",
             {"tombstones": [{"name": "old", "kind": "App", "deletedAt": "t", "passId": "p"}]},
         ),
+        ("targets.html", fleet_doc()),
     ],
 )
 def test_every_page_renders_with_landmarks_and_escapes(template: str, d: dict[str, Any]) -> None:
