@@ -122,6 +122,16 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_validation_caches() -> Iterator[None]:
+    """Validated documents are cached by content in the process: a test that swaps a validator
+    must not meet another test's result for the same document."""
+    from synoscd.manifests.desired import clear_parse_cache
+
+    clear_parse_cache()
+    yield
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaunchedStack]:
     workdir = tmp_path_factory.mktemp("stack")

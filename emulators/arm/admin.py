@@ -44,7 +44,9 @@ class AdminMixin:
         rg = spec.get("resourceGroup", self.default_rg)
         envelope = copy.deepcopy(spec.get("envelope") or {})
         envelope.setdefault("location", self.location)
-        envelope.setdefault("properties", {}).setdefault("environmentId", self._default_env_id())
+        props = envelope.setdefault("properties", {})
+        if not props.get("environmentId"):
+            props["environmentId"] = self._default_env_id()
         apply = self._apply_app if kind == "containerApps" else self._apply_job
         resp = apply(req, rg, spec["name"], envelope, patch=False, settle_now=True)
         res = self._find(kind, rg, spec["name"])

@@ -24,6 +24,8 @@ KINDS = ("App", "Job")
 API_VERSION = "2026-07-01"
 RESOURCE_TYPES = {"App": "containerApps", "Job": "jobs"}
 MAX_RETRY_WAIT = 10.0  # seconds: the longest single wait (Retry-After or backoff) before a retry
+# The scope azure-mgmt-appcontainers asks tokens for, whatever the endpoint (its default).
+ARM_SCOPE = "https://management.azure.com/.default"
 
 
 class ArmError(Exception):
@@ -182,6 +184,7 @@ class Arm:
         self._polling_interval = polling_interval
         self.writes = writes  # the subscription's write budget (fleet/writes.py), if any
         self._client: Any = None
+        self._reads: Any = None
         self._lock = threading.Lock()
         self._environment: Environment | None = None
 
@@ -202,6 +205,48 @@ class Arm:
                     raw_response_hook=self._on_response,
                 )
             return self._client
+
+    @property
+    def reads(self) -> Any:
+        """A plain ARM pipeline (azure-mgmt-core) for the reads every pass makes — the environment and
+        the listings — with the SDK client's policies (credential, bounded retry, 429 hook, tracing)
+        but without importing azure-mgmt-appcontainers' models: a pass that writes nothing never
+        loads them."""
+        with self._lock:
+            if self._reads is None:
+                from azure.core.pipeline import policies
+                from azure.mgmt.core import ARMPipelineClient
+                from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+
+                self._reads = ARMPipelineClient(
+                    base_url=self.endpoint,
+                    policies=[
+                        policies.RequestIdPolicy(),
+                        policies.HeadersPolicy(),
+                        policies.UserAgentPolicy(sdk_moniker="synoscd"),
+                        policies.ContentDecodePolicy(),
+                        policies.RedirectPolicy(),
+                        _retry_policy(self.budget),
+                        ARMChallengeAuthenticationPolicy(self._credential, ARM_SCOPE),
+                        policies.CustomHookPolicy(raw_response_hook=self._on_response),
+                        policies.DistributedTracingPolicy(),
+                        ARMHttpLoggingPolicy(),
+                    ],
+                )
+            return self._reads
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        url = self.reads.format_url(f"{path}?api-version={API_VERSION}")
+        response = self.reads.send_request(HttpRequest("GET", url))
+        if response.status_code == 404:
+            raise ResourceNotFoundError(response=response, error_format=ARMErrorFormat)
+        if response.status_code != 200:
+            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        return dict(response.json())
 
     def _on_response(self, pipeline_response: Any) -> None:
         response = pipeline_response.http_response
@@ -234,10 +279,11 @@ class Arm:
         """The target environment (id, location); read once per process: it does not move."""
         if self._environment is None:
             name = self.settings.azure_container_app_environment or ""
+            sub = self.settings.azure_subscription_id
+            path = f"/subscriptions/{sub}/resourceGroups/{self.rg}/providers/Microsoft.App"
+            path += f"/managedEnvironments/{name}"
             try:
-                env = self._call(
-                    f"reading environment {name}", self.client.managed_environments.get, self.rg, name
-                )
+                env = self._call(f"reading environment {name}", self._get_json, path)
             except ArmError as exc:
                 if exc.code != "ResourceNotFound":
                     raise
@@ -246,7 +292,7 @@ class Arm:
                     exc.code,
                     exc.status,
                 ) from exc
-            self._environment = Environment(env.id, env.name, env.location)
+            self._environment = Environment(env["id"], env["name"], env["location"])
         return self._environment
 
     def _ops(self, kind: str) -> Any:
@@ -272,7 +318,7 @@ class Arm:
         )
         items: list[dict[str, Any]] = []
         while url:
-            response = self.client.send_request(HttpRequest("GET", url))
+            response = self.reads.send_request(HttpRequest("GET", self.reads.format_url(url)))
             if response.status_code != 200:
                 raise HttpResponseError(response=response, error_format=ARMErrorFormat)
             page = response.json()

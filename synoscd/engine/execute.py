@@ -98,6 +98,8 @@ def execute(
             try:
                 submitted.append((action, future.result()))
             except Exception as exc:
+                if getattr(exc, "code", None) == "WriteBudgetExhausted":
+                    continue  # not written, not failed: left for the next pass (fleet/writes.py)
                 outcomes.append(
                     Outcome(
                         action,

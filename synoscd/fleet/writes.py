@@ -13,7 +13,8 @@ the bucket for everyone until then.
 
 The bucket never fails a pass by itself: if the table cannot be read, a write goes ahead (ARM's own
 limit and retry policy still apply). A write that would have to wait longer than the pass may is not
-sent (`WriteBudgetExhausted`); the next pass writes it.
+sent (`WriteBudgetExhausted`): it is neither written nor failed (no backoff), the pass ends `partial`,
+and the queue function puts the target's next pass on the queue at once.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class WriteBudget:
         self._lock = threading.Lock()
         self.waited = 0.0  # seconds writes waited for the budget in this process (for telemetry, bench)
         self.drawn = 0  # row updates made
+        self.deferred = 0  # writes left for a later pass: the budget would not allow them in time
 
     def take(self, remaining: Callable[[], float] = lambda: float("inf")) -> None:
         """One write's token; waits while the bucket is empty or closed, at most `remaining()`."""
@@ -96,6 +98,7 @@ class WriteBudget:
                     self._reserve = granted - 1
                     return
             if wait > remaining():
+                self.deferred += 1
                 raise WriteBudgetExhausted(
                     f"the ARM write budget of subscription {self.subscription} allows the next write in "
                     f"{wait:.1f} s, later than this pass may wait; the next pass writes it"

@@ -224,6 +224,17 @@ def _after_dead_holder(rt: Any, trigger: str, after: str | None) -> Any:
     return _run_pass_for(rt, trigger, after)
 
 
+def _requeue(deployment: Any, target: str, trigger: str, after: str | None, delivery: Any) -> None:
+    """Writes the ARM write budget deferred: the target's next pass goes on the queue now (it
+    continues the same sync), rather than at the timer's next due tick."""
+    from synoscd.fleet import fanout
+    from synoscd.state import queue as passes
+
+    with contextlib.suppress(Exception):
+        passes.send(deployment.passes_queue, fanout.message(target, trigger, after, delivery=delivery))
+        log.info("write budget exhausted: next pass queued", extra={"target": target})
+
+
 def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any]:
     """One message of the fleet's queue. A webhook's delivery (no target named) is fanned out to the
     targets its push touched: each gets a message of its own (a single one runs here at once, as in
@@ -268,6 +279,8 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
     except UnknownTarget as exc:  # declared when queued, removed since: nothing to run
         log.warning("queue message for an unknown target dropped: %s", _first_line(exc))
         return {"ran": False, "target": name, "reason": _first_line(exc)}
+    writes = rt.deployment.write_budget(rt.settings.azure_subscription_id or "")
+    deferred = writes.deferred
     try:
         trace = message.get("trace") if isinstance(message.get("trace"), dict) else None
         with telemetry.linked(trace):
@@ -283,6 +296,10 @@ def on_queue_message(body: bytes | str, dequeue_count: int = 1) -> dict[str, Any
             with contextlib.suppress(Exception):
                 history.mark_delivery(deployment.table, str(delivery), "failed")
         raise
+    # The subscription's write budget ran dry during this pass and left writes behind (the counter is
+    # the process's: another target's pass in this process may have drawn it, hence `partial` too).
+    if writes.deferred > deferred and result.outcome == "partial":
+        _requeue(deployment, name, trigger, after, delivery)
     if delivery:
         with contextlib.suppress(Exception):
             history.mark_delivery_outcome(deployment.table, str(delivery), result.outcome != "failed")

@@ -113,7 +113,7 @@ def load_desired(files: Mapping[str, bytes], *, max_file_bytes: int = DEFAULT_MA
     membership = _membership(projects)
     for entry in entries:
         if entry.kind in ("App", "Job"):
-            _guarded(entry, lambda e: _validate_workload(e, membership.get(e.name or "")))
+            _guarded(entry, lambda e: _validate_workload_cached(e, membership.get(e.name or "")))
     synthesizers = {e.name for e in entries if e.kind == "Synthesizer" and e.name}
     for entry in entries:
         if entry.kind in SYNTH_KINDS:
@@ -245,9 +245,11 @@ class _EmptyDoc:
 
 
 def clear_parse_cache() -> None:
-    """Forget parsed files (benchmarks measure a cold parse with it)."""
+    """Forget parsed files and validated documents (benchmarks measure a cold parse with it)."""
     with _PARSED_LOCK:
         _PARSED.clear()
+    with _VALIDATED_LOCK:
+        _VALIDATED.clear()
 
 
 def validation_report(desired: DesiredSet) -> dict[str, Any]:
@@ -346,6 +348,36 @@ def _membership(projects: list[_Entry]) -> dict[str, _Entry]:
                 )
             )
     return membership
+
+
+# Validated Apps and Jobs by document: a commit changes few documents, and validating every App and Job
+# again is most of what loading a parsed set costs. The parse cache hands out the same
+# LoadedDocument for the same file content, so a document (and its project's, with that project's
+# standing) identifies a validation; the entries are kept (pinned) with their result so ids stay unique.
+_VALIDATED: OrderedDict[tuple[int, int, bool], tuple[Any, ...]] = OrderedDict()
+_VALIDATED_LOCK = threading.Lock()
+
+
+def _validate_workload_cached(entry: _Entry, project: _Entry | None) -> None:
+    """`_validate_workload`, done once per (document, project document, project valid)."""
+    project_doc = project.doc if project is not None and entry.kind == "App" else None
+    key = (id(entry.doc), id(project_doc), bool(project is not None and project.ok))
+    with _VALIDATED_LOCK:
+        hit = _VALIDATED.get(key)
+        if hit is not None and hit[0] is entry.doc and hit[1] is project_doc:
+            _VALIDATED.move_to_end(key)
+    if hit is not None and hit[0] is entry.doc and hit[1] is project_doc:
+        _doc, _project_doc, added, model, locator, project_name = hit
+        entry.errors.extend(added)
+        entry.model, entry.locator, entry.project = model, locator, project_name
+        return
+    before = len(entry.errors)
+    _validate_workload(entry, project)
+    result = (entry.doc, project_doc, tuple(entry.errors[before:]), entry.model, entry.locator, entry.project)
+    with _VALIDATED_LOCK:
+        _VALIDATED[key] = result
+        while len(_VALIDATED) > _PARSED_MAX:
+            _VALIDATED.popitem(last=False)
 
 
 def _validate_workload(entry: _Entry, project: _Entry | None) -> None:

@@ -245,3 +245,27 @@ def test_a_write_arm_throttles_closes_the_budget_for_every_instance(fleet: Fleet
     before = time.monotonic()
     other.take()
     assert time.monotonic() - before >= 1.3 and closed_until >= before_pass + 1.5
+
+
+def test_writes_the_budget_cannot_allow_in_time_are_left_for_the_next_pass_not_failed(fleet: Fleet) -> None:
+    from synoscd.fleet.writes import PK
+    from synoscd.state import table as t
+
+    # Two writes at once, then one every 50 s: a pass allowed ~31 s (wait 1 s + overhead) sends two.
+    fleet.rt = fleet.runtime(arm_write_rate=0.02, arm_write_burst=2)
+    for name in ("a1", "a2", "a3"):
+        fleet.write(name, manifest(name))
+    first = fleet.sync(wait_seconds=1.0)
+    assert first.outcome == "partial", first.outcome
+    assert sorted(w for w in fleet.writes() if w.startswith("PUT")) == ["PUT a1", "PUT a2"]
+    assert fleet.live("a3") is None
+    assert not any(o.result == "failed" for o in first.outcomes), "deferred, not failed"
+    assert fleet.rt.write_budget(fleet.stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"]).deferred == 1
+    left = apps.get_status(fleet.rt.table, "App", "a3")
+    assert left is None or left.last_result != "failed", "no backoff for a write that was never sent"
+    # The bucket refills (here: at once); the next pass writes what was left, and only that.
+    sub = fleet.stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"].lower()
+    t.update(fleet.rt.budget_table, PK, sub, lambda r: {**(r or {}), "tokens": 2.0})
+    fleet.stack.admin("arm", "DELETE", "calls")
+    assert fleet.sync(wait_seconds=5.0).outcome == "succeeded"
+    assert [w for w in fleet.writes() if w.startswith("PUT")] == ["PUT a3"]

@@ -153,3 +153,31 @@ def test_a_queued_message_runs_a_webhook_pass_and_marks_its_delivery_done(fresh_
         rt.table.delete_table()
     finally:
         reset_runtime()
+
+
+def test_a_pass_the_write_budget_cut_short_puts_the_targets_next_pass_on_the_queue(
+    fresh_stack: LaunchedStack,
+) -> None:
+    from tests.integration.test_reconcile import manifest
+
+    owner, repo = "synoscd-budget", f"b{uuid.uuid4().hex[:8]}"
+    files = {f"apps/a{i}.yaml": manifest(f"a{i}") for i in range(3)}
+    fresh_stack.admin("github", "POST", "repos", {"owner": owner, "name": repo, "files": files})
+    sha = fresh_stack.admin("github", "POST", f"repos/{owner}/{repo}/commits", {"files": {"README": "x"}})[
+        "sha"
+    ]
+    # Two writes at once, then one every 50 s: a pass allowed ~31 s sends two and defers the third.
+    over = {"github_repo_owner": owner, "github_repo_name": repo, "pass_wait_seconds": 1.0}
+    rt = get_runtime(settings(fresh_stack, arm_write_rate=0.02, arm_write_burst=2, **over))
+    try:
+        assert deliver(rt, "budget-1", after=sha)[0] == 202
+        (message,) = messages(rt)
+        outcome = handlers.on_queue_message(json.dumps(message).encode(), 1)
+        assert outcome["ran"] is True and outcome["outcome"] == "partial", outcome
+        queued = messages(rt)[1:]
+        assert [(m.get("target"), m.get("after"), m.get("trigger")) for m in queued] == [
+            ("default", sha, "webhook")
+        ], "the target's next pass is queued at once, for the same commit"
+        rt.table.delete_table()
+    finally:
+        reset_runtime()

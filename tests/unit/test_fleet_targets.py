@@ -246,3 +246,54 @@ def test_a_named_target_refuses_a_resource_with_no_room_for_its_tag_and_misplace
     assert {r.name for r in named.resources} == {"fits"} and not named.complete
     full = next(e for e in named.errors if e.file == "envs/a/full.yaml")
     assert full.field == "spec.tags" and "use at most 46" in full.message
+
+
+# -- validated documents are cached by content (cheaper passes) ---------------------------------------
+
+
+def test_only_documents_that_changed_are_validated_again(monkeypatch: object) -> None:
+    import pytest
+
+    from synoscd.manifests import desired as d
+
+    mp = pytest.MonkeyPatch()
+    seen: list[str] = []
+    real = d._validate_workload
+
+    def counting(entry: object, project: object) -> None:
+        seen.append(entry.name)  # type: ignore[attr-defined]
+        real(entry, project)  # type: ignore[arg-type]
+
+    mp.setattr(d, "_validate_workload", counting)
+    try:
+        d.clear_parse_cache()
+
+        def app(name: str, image: str = "nginx:1") -> bytes:
+            head = f"apiVersion: synoscd.io/v1alpha1\nkind: App\nmetadata:\n  name: {name}\nspec:\n"
+            body = f"  containers:\n    - name: web\n      image: {image}\n"
+            body += "      cpu: 0.25\n      memory: 0.5Gi\n"
+            return (head + body).encode()
+
+        files = {f"apps/a{i}.yaml": app(f"a{i}") for i in range(5)}
+        first = load_desired(files)
+        assert sorted(seen) == [f"a{i}" for i in range(5)]
+        seen.clear()
+        again = load_desired({**files, "apps/a3.yaml": app("a3", "nginx:2")})
+        assert seen == ["a3"], "only the changed document is validated again"
+        assert [r.name for r in again.resources] == [r.name for r in first.resources]
+        assert again.get("App", "a3").manifest.spec.containers[0].image == "nginx:2"  # type: ignore[union-attr]
+        assert again.get("App", "a1") == first.get("App", "a1")
+        # A project's defaults change what its apps validate to: its apps are validated again.
+        seen.clear()
+        project = (
+            b"apiVersion: synoscd.io/v1alpha1\nkind: Project\nmetadata:\n  name: p\nspec:\n  apps: [a1]\n"
+        )
+        load_desired({**files, "apps/p.yaml": project})
+        assert seen == ["a1"]
+        # Errors come back from the cache as they were found.
+        bad = {**files, "apps/bad.yaml": app("bad", "nginx:1").replace(b"cpu: 0.25", b"cpu: 0.3")}
+        errors = [e.message for e in load_desired(bad).errors]
+        assert errors and [e.message for e in load_desired(bad).errors] == errors
+    finally:
+        mp.undo()
+        d.clear_parse_cache()
