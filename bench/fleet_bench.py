@@ -202,13 +202,34 @@ def calls(fleet: Fleet) -> dict[str, int]:
     arm = fleet.stack.admin("arm", "GET", "calls")["calls"]
     github = fleet.stack.admin("github", "GET", "calls")["calls"]
     table = fleet.proxy.emulator.calls  # type: ignore[attr-defined]
+    deployment = [c for c in table if _table_of(c["path"]) == fleet.table.lower()]
     return {
         "arm": len(arm),
         "arm_reads": sum(c["method"] == "GET" for c in arm),
         "arm_writes": sum(c["method"] in ("PUT", "PATCH", "DELETE") for c in arm),
+        "arm_list_pages": sum(c["method"] == "GET" and _is_listing(c["path"]) for c in arm),
         "github": len(github),
+        "github_paths": sorted({c["path"] for c in github})[:5],
         "table": len(table),
+        "table_reads": sum(c["method"] == "GET" for c in table),
+        "table_writes": sum(c["method"] != "GET" for c in table),
+        # the deployment's table (fleet rows: catalog, summaries, budget, heartbeat) vs the targets'
+        "table_deployment": len(deployment),
+        "table_deployment_reads": sum(c["method"] == "GET" for c in deployment),
+        "table_targets_reads": sum(c["method"] == "GET" for c in table) - sum(
+            c["method"] == "GET" for c in deployment
+        ),
     }
+
+
+def _table_of(path: str) -> str:
+    """The table a Table service request names: /account/NAME(...) or /account/NAME()?..."""
+    parts = path.split("/")
+    return re.split(r"[(?]", parts[2])[0].lower() if len(parts) > 2 else ""
+
+
+def _is_listing(path: str) -> bool:
+    return path.rstrip("/").endswith(("/containerApps", "/jobs"))
 
 
 def clear(fleet: Fleet) -> None:
