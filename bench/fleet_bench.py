@@ -216,9 +216,8 @@ def calls(fleet: Fleet) -> dict[str, int]:
         # the deployment's table (fleet rows: catalog, summaries, budget, heartbeat) vs the targets'
         "table_deployment": len(deployment),
         "table_deployment_reads": sum(c["method"] == "GET" for c in deployment),
-        "table_targets_reads": sum(c["method"] == "GET" for c in table) - sum(
-            c["method"] == "GET" for c in deployment
-        ),
+        "table_targets_reads": sum(c["method"] == "GET" for c in table)
+        - sum(c["method"] == "GET" for c in deployment),
     }
 
 
