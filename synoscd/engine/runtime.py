@@ -93,34 +93,26 @@ class Runtime:
             return self.deployment.credential  # one identity (and token cache) for the fleet
         return make_credential(self.settings)
 
-    @cached_property
-    def table(self) -> Any:
-        from synoscd.state.table import open_table
-
+    def _store(self) -> str:
+        """The storage connection string (or account URL), required by every table and queue."""
         self.settings.require("state_store")
         assert self.settings.state_store is not None
-        return open_table(
-            self.settings.state_store.get_secret_value(),
-            self.credential,
-            self.settings.state_table,
-            budget=self.budget.remaining,
-        )
+        return self.settings.state_store.get_secret_value()
+
+    def _open_table(self, **options: Any) -> Any:
+        from synoscd.state.table import open_table
+
+        return open_table(self._store(), self.credential, self.settings.state_table, **options)
+
+    @cached_property
+    def table(self) -> Any:
+        return self._open_table(budget=self.budget.remaining)
 
     @cached_property
     def request_table(self) -> Any:
         """The state table for request paths that must answer fast whatever storage does (the
         webhook's de-duplication): one retry, short timeouts, never the pass's budget."""
-        from synoscd.state.table import open_table
-
-        self.settings.require("state_store")
-        assert self.settings.state_store is not None
-        return open_table(
-            self.settings.state_store.get_secret_value(),
-            self.credential,
-            self.settings.state_table,
-            retries=1,
-            timeouts=(2.0, 3.0),
-        )
+        return self._open_table(retries=1, timeouts=(2.0, 3.0))
 
     @cached_property
     def passes_queue(self) -> Any:
@@ -130,11 +122,7 @@ class Runtime:
             return self.deployment.passes_queue
         from synoscd.state.queue import open_queue
 
-        self.settings.require("state_store")
-        assert self.settings.state_store is not None
-        return open_queue(
-            self.settings.state_store.get_secret_value(), self.credential, self.settings.queue_name
-        )
+        return open_queue(self._store(), self.credential, self.settings.queue_name)
 
     @cached_property
     def arm(self) -> Any:
@@ -164,17 +152,7 @@ class Runtime:
     def budget_table(self) -> Any:
         """The deployment's table for the write budget: a row every write of the fleet may touch, so
         short timeouts and one retry (an unreadable budget lets the write go: ARM's limit holds)."""
-        from synoscd.state.table import open_table
-
-        self.settings.require("state_store")
-        assert self.settings.state_store is not None
-        return open_table(
-            self.settings.state_store.get_secret_value(),
-            self.credential,
-            self.settings.state_table,
-            retries=1,
-            timeouts=(2.0, 5.0),
-        )
+        return self._open_table(retries=1, timeouts=(2.0, 5.0))
 
     @cached_property
     def secrets(self) -> Any:
