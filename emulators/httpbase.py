@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from emulators.tls import CertPair
 
 ADMIN_PREFIX = "/_admin/"
+PASS_HEADER = "x-synoscd-pass"  # logged as the call's "pass" (synoscd/azure/arm.py sends it on writes)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Fault:
     status: answer this status (with `body` and `retry_after` when given) instead of the real one.
     latency: seconds to sleep before answering (alone, it delays the real answer).
     drop: close the connection without answering.
+    drop_after: do the work, then close the connection without answering (the answer is lost).
     """
 
     id: int
@@ -96,6 +98,7 @@ class Fault:
     retry_after: float | None = None
     latency: float = 0.0
     drop: bool = False
+    drop_after: bool = False
     body: Any = None
 
     def matches(self, method: str, path: str) -> bool:
@@ -153,6 +156,11 @@ class Emulator:
             "query": req.query,
             "time": time.time(),
         }
+        writer = req.header(PASS_HEADER)
+        if writer:  # the pass that sent a write (SynosCD names it on ARM writes)
+            entry["pass"] = writer
+        if fault:
+            entry["fault"] = fault.id
         delay = self.latency + (fault.latency if fault else 0.0)
         if delay:
             time.sleep(delay)
@@ -165,6 +173,9 @@ class Emulator:
             else:
                 resp = self._run(self._routes, req)
             entry["status"] = resp.status
+            if fault and fault.drop_after:
+                entry["status"] = f"{resp.status} dropped"
+                raise DropConnection()
             return resp
         finally:
             entry["ms"] = round((time.monotonic() - started) * 1000, 2)
@@ -241,6 +252,7 @@ class Emulator:
             retry_after=spec.get("retryAfter"),
             latency=float(spec.get("latency", 0.0)),
             drop=bool(spec.get("drop", False)),
+            drop_after=bool(spec.get("dropAfter", False)),
             body=spec.get("body"),
         )
         self.faults.append(fault)

@@ -36,11 +36,13 @@ class Budget:
         self._deadline: float | None = None  # time.monotonic() when the pass's budget is spent
         self._held_until: float | None = None  # time.monotonic() until which the lease is surely ours
         self._lost: str | None = None
+        self.pass_id: str | None = None  # the pass spending it: named on its ARM writes (Arm.write_headers)
 
-    def begin(self, seconds: float) -> None:
+    def begin(self, seconds: float, pass_id: str | None = None) -> None:
         """A pass (or its coalesced re-run) starts with `seconds` to spend."""
         with self._lock:
             self._deadline = time.monotonic() + max(0.0, seconds)
+            self.pass_id = pass_id
 
     def hold(self, until: float) -> None:
         """The lease is ours until `until` (time.monotonic()); called on acquire and each renewal."""
@@ -56,6 +58,7 @@ class Budget:
         with self._lock:
             self._deadline = self._held_until = None
             self._lost = None
+            self.pass_id = None
 
     @property
     def lost(self) -> str | None:

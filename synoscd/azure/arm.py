@@ -26,6 +26,7 @@ RESOURCE_TYPES = {"App": "containerApps", "Job": "jobs"}
 MAX_RETRY_WAIT = 10.0  # seconds: the longest single wait (Retry-After or backoff) before a retry
 # The scope azure-mgmt-appcontainers asks tokens for, whatever the endpoint (its default).
 ARM_SCOPE = "https://management.azure.com/.default"
+PASS_HEADER = "x-synoscd-pass"  # names the pass on each write it makes
 
 
 class ArmError(Exception):
@@ -354,11 +355,22 @@ class Arm:
         """Seconds the current pass may still wait (infinite outside a pass)."""
         return self.budget.remaining()
 
+    def write_headers(self) -> dict[str, str]:
+        """Headers of every write: the pass making it (ARM ignores the header; a stand-in's call log
+        shows which pass wrote what, e.g. for the fault soak's never-two-writers check)."""
+        pass_id = self.budget.pass_id
+        return {PASS_HEADER: pass_id} if pass_id else {}
+
     def begin_put(self, kind: str, name: str, body: Mapping[str, Any]) -> BoundedPoller:
         """Submit a PUT; returns the SDK's poller (the write is accepted once this returns)."""
         self._write_token(f"applying {kind} {name}")
         poller = self._call(
-            f"applying {kind} {name}", self._ops(kind).begin_create_or_update, self.rg, name, dict(body)
+            f"applying {kind} {name}",
+            self._ops(kind).begin_create_or_update,
+            self.rg,
+            name,
+            dict(body),
+            headers=self.write_headers(),
         )
         return BoundedPoller(poller, self.budget)
 
@@ -379,7 +391,13 @@ class Arm:
 
     def begin_delete(self, kind: str, name: str) -> BoundedPoller:
         self._write_token(f"deleting {kind} {name}")
-        poller = self._call(f"deleting {kind} {name}", self._ops(kind).begin_delete, self.rg, name)
+        poller = self._call(
+            f"deleting {kind} {name}",
+            self._ops(kind).begin_delete,
+            self.rg,
+            name,
+            headers=self.write_headers(),
+        )
         return BoundedPoller(poller, self.budget)
 
     def start_job(self, name: str, template: Mapping[str, Any] | None = None) -> str:
@@ -390,7 +408,15 @@ class Arm:
         self._write_token(f"starting job {name}")
         body = io.BytesIO(json.dumps(template).encode()) if template is not None else None
         poller = BoundedPoller(
-            self._call(f"starting job {name}", self.client.jobs.begin_start, self.rg, name, body), self.budget
+            self._call(
+                f"starting job {name}",
+                self.client.jobs.begin_start,
+                self.rg,
+                name,
+                body,
+                headers=self.write_headers(),
+            ),
+            self.budget,
         )
         return str(self._call(f"starting job {name}", poller.result).name)
 

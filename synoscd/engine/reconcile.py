@@ -171,6 +171,29 @@ def run_pass(
         result = PassResult(id=_new_id(), trigger=trigger, dry_run=True)
         return _one_pass(rt, result, only=app, wait=0.0, force_prune=force_prune, say=say, at=revision)
     history.flush_unsent()  # records a store outage kept in memory: written first, in order
+    # One pass at a time per instance, whatever the lease row says: the timer and the queue trigger
+    # share this Runtime, whose budget (deadline, lease) and adapters are the running pass's. A pass
+    # whose lease lapsed may still be stopping; another beside it would revive its budget.
+    if not rt.passing.acquire(blocking=False):
+        lease.request(rt.table, trigger)  # the running pass, or the next timer tick, serves it
+        log.info("pass requested while this instance runs one: coalesced", extra={"trigger": trigger})
+        telemetry.count("synoscd.lease.waits", 1, {"trigger": trigger})
+        return PassResult(id=_new_id(), trigger=trigger, dry_run=False, queued=True, finished_at=time.time())
+    try:
+        return _leased_pass(rt, trigger, app, wait, force_prune, say, revision)
+    finally:
+        rt.passing.release()
+
+
+def _leased_pass(
+    rt: Runtime,
+    trigger: str,
+    app: str | None,
+    wait: float,
+    force_prune: bool,
+    say: Callable[[str], None],
+    revision: str | None,
+) -> PassResult:
     ttl = rt.settings.lease_seconds
     pass_id, started = _new_id(), time.time()
     holder = f"{trigger}-{pass_id}"
@@ -192,7 +215,7 @@ def run_pass(
     try:
         with lease.Heartbeat(rt.table, held, ttl, rt.budget, acquired):
             while True:
-                rt.budget.begin(wait + PASS_OVERHEAD_SECONDS)
+                rt.budget.begin(wait + PASS_OVERHEAD_SECONDS, pass_id)
                 result = PassResult(id=pass_id, trigger=trigger, dry_run=False, started_at=started)
                 _guarded_pass(rt, result, only=app, wait=wait, force_prune=force_prune, say=say, at=revision)
                 if rt.budget.lost:

@@ -33,6 +33,7 @@ class Runtime:
         self.budget = Budget()  # the running pass's deadline and lease; bounds the adapters' waits
         self.deployment = deployment or self  # the runtime of the app settings (the default target)
         self.target = target  # its fleet.targets.TargetDef, when known
+        self.passing = threading.Lock()  # held by the running pass: one at a time per target runtime
         self._vaults: dict[str, Any] = deployment._vaults if deployment else {}
         self._parsed: tuple[tuple[str, str], Any] | None = None
         self._targets: dict[str, Runtime] = {}

@@ -113,6 +113,47 @@ def test_a_pass_whose_lease_was_taken_stops_before_its_next_write(ops: Ops) -> N
     assert any("lease" in e for e in recorded.errors)
 
 
+def test_every_arm_write_names_the_pass_that_made_it(ops: Ops) -> None:
+    ops.write("web", manifest("web"))
+    ops.write("old", manifest("old"))
+    first = ops.sync()
+    ops.remove("old")
+    second = run_pass("cli", rt=ops.runtime(prune_enabled=True), wait_seconds=10)
+    writes = [c for c in ops.stack.calls("arm") if c["method"] in ("PUT", "PATCH", "DELETE")]
+    assert {(c["method"], c["path"].rsplit("/", 1)[-1], c.get("pass")) for c in writes} == {
+        ("PUT", "web", first.id),
+        ("PUT", "old", first.id),
+        ("DELETE", "old", second.id),
+    }
+    reads = [c for c in ops.stack.calls("arm") if c["method"] == "GET"]
+    assert reads and not any("pass" in c for c in reads), "only writes are named"
+
+
+def test_two_passes_of_one_instance_never_write_side_by_side(ops: Ops) -> None:
+    """One Function App instance runs its timer and queue triggers in one process, on one Runtime: its
+    adapters and the running pass's budget (deadline, lease) are shared. Were the lease of the first
+    pass to lapse in the store while it still works (its renewals lost with the store), a second pass
+    of that instance must not start beside it: the shared budget would let both write."""
+    ops.write("first", with_wave("first", 0))
+    ops.write("second", with_wave("second", 1))
+    ops.arm("POST", "faults", {"method": "PUT", "path": "/containerApps/first$", "count": 1, "latency": 2.0})
+    rt = ops.runtime(lease_seconds=30)  # no renewal within the test: the row alone says who holds it
+    th, out = in_thread(lambda: run_pass("timer", rt=rt, wait_seconds=10))
+    time.sleep(0.6)  # the first pass is in its slow PUT
+
+    def lapse(row: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(row or {}), "expires_at": time.time() - 1}
+
+    t.update(ops.rt.table, lease.PK, lease.RK, lapse)
+    second = run_pass("webhook", rt=rt, wait_seconds=10)
+    th.join()
+    assert second.queued, "the instance's first pass still runs: the second is requested, not run beside it"
+    assert len(puts(ops, "first")) == 1, f"two passes PUT first: {puts(ops, 'first')}"
+    assert isinstance(out[0], PassResult) and out[0].outcome == "succeeded", out[0]
+    runs = [r.outcome for r in history.list_passes(ops.rt.table, limit=5)]
+    assert "failed" not in runs, runs
+
+
 # -- every wait is bounded -------------------------------------------------------------------------------
 
 

@@ -376,8 +376,9 @@ def test_two_concurrent_passes_one_runs_the_other_is_coalesced_into_one_rerun(op
     barrier = threading.Barrier(2)
 
     def go() -> None:
+        rt = ops.runtime()  # two instances of the Function App (one instance runs one pass at a time)
         barrier.wait()
-        results.append(ops.sync())
+        results.append(run_pass("cli", rt=rt, wait_seconds=10))
 
     threads = [threading.Thread(target=go) for _ in range(2)]
     for th in threads:
