@@ -551,6 +551,11 @@ class Soak:
                 self.poll_passes(table)
                 next_poll = now + 4
                 done = len(self.passes) - baseline
+                print(
+                    f"{time.time() - started:6.0f} s: {done} passes, {dict(self.events)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if done >= args.passes:
                     break
                 if crash_at and done >= crash_at[0]:

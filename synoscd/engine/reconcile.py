@@ -283,14 +283,23 @@ def _describe_failure(exc: Exception) -> str:
     return first or type(exc).__name__
 
 
+def _record_errors(result: PassResult) -> list[str]:
+    """What the pass record says went wrong: why it stopped, the source error, why the sync failed,
+    then the manifest errors (`get status` shows them; an outcome alone does not say what to do)."""
+    reasons = [
+        result.failure,
+        f"source error: {result.source_error}" if result.source_error else None,
+        result.operation_error,
+    ]
+    return [r for r in reasons if r] + [e["message"] if "message" in e else str(e) for e in result.errors]
+
+
 def _record(rt: Runtime, result: PassResult) -> None:
     """The pass's history row; kept in memory and written later when the store does not answer."""
     if result.finished_at is None:
         result.finished_at = time.time()
     _summarise(rt, result)
-    errors = [e["message"] if "message" in e else str(e) for e in result.errors]
-    if result.failure:
-        errors.insert(0, result.failure)
+    errors = _record_errors(result)
     history.record_pass_or_keep(
         rt.table,
         history.PassRecord(
@@ -494,10 +503,7 @@ def _one_pass(
             revision=result.revision,
             outcome=result.outcome,
             counts=result.counts,
-            errors=(
-                [f"source error: {result.source_error}"] if result.source_error else []
-            )  # `synos history` and `reconcile` show why
-            + [e["message"] if "message" in e else str(e) for e in result.errors][:50],
+            errors=_record_errors(result)[:50],  # `synos history` and `reconcile` show why
             prune={"enabled": result.plan.prune_enabled, "blocked": result.plan.prune_blocked},
             notes=result.notes,
             trace_id=result.trace_id,

@@ -145,7 +145,9 @@ def test_a_pushed_commit_github_does_not_serve_yet_is_left_to_the_next_pass(repo
     assert elapsed < 10, "retried briefly, within the budget"
     tree_reads = [c for c in repo.github_calls() if f"/git/trees/{unknown}" in c]
     assert len(tree_reads) == 5, tree_reads  # the first try and four retries
-    assert history.list_passes(repo.rt.table, limit=1)[0].outcome == "source-error"
+    recorded = history.list_passes(repo.rt.table, limit=1)[0]
+    assert recorded.outcome == "source-error"
+    assert any("does not serve the pushed commit" in e for e in recorded.errors), "the record says why"
 
 
 def test_a_force_push_and_an_older_commit_are_applied_as_pushed_and_named(repo: Repo) -> None:
