@@ -783,7 +783,7 @@ def main() -> int:
     parser.add_argument("--apps", type=int, default=60, help="apps in Git at the start (at least 20)")
     parser.add_argument("--passes", type=int, default=200, help="passes to run before the soak ends")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="the soak ends then in any case")
-    parser.add_argument("--fault-rate", type=float, default=0.3, help="chance of a fault every half second")
+    parser.add_argument("--fault-rate", type=float, default=0.38, help="chance of a fault every half second")
     parser.add_argument("--lease-seconds", type=float, default=8.0)
     args = parser.parse_args()
     soak = Soak(args)

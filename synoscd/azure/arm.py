@@ -378,7 +378,12 @@ class Arm:
         """Submit a PATCH (JSON merge patch: what the body leaves out stays as it is); the poller."""
         self._write_token(f"updating {kind} {name}")
         poller = self._call(
-            f"updating {kind} {name}", self._ops(kind).begin_update, self.rg, name, dict(body)
+            f"updating {kind} {name}",
+            self._ops(kind).begin_update,
+            self.rg,
+            name,
+            dict(body),
+            headers=self.write_headers(),
         )
         return BoundedPoller(poller, self.budget)
 

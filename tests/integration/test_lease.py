@@ -118,11 +118,13 @@ def test_every_arm_write_names_the_pass_that_made_it(ops: Ops) -> None:
     ops.write("old", manifest("old"))
     first = ops.sync()
     ops.remove("old")
+    ops.arm("PATCH", "apps/web", {"properties": {"template": {"scale": {"maxReplicas": 9}}}})  # drift
     second = run_pass("cli", rt=ops.runtime(prune_enabled=True), wait_seconds=10)
     writes = [c for c in ops.stack.calls("arm") if c["method"] in ("PUT", "PATCH", "DELETE")]
     assert {(c["method"], c["path"].rsplit("/", 1)[-1], c.get("pass")) for c in writes} == {
         ("PUT", "web", first.id),
         ("PUT", "old", first.id),
+        ("PATCH", "web", second.id),
         ("DELETE", "old", second.id),
     }
     reads = [c for c in ops.stack.calls("arm") if c["method"] == "GET"]
