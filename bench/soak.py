@@ -43,6 +43,7 @@ from bench.soak_faults import Injector
 from emulators.httpbase import RunningServer, serve
 from emulators.launcher import GITHUB_OWNER, GITHUB_REPO, WEBHOOK_SECRET, Stack, start_stack
 from emulators.storage_proxy import StorageProxy
+from synoscd.engine.reconcile import LEFT_BEHIND
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER_ENV = "other-env"
@@ -625,7 +626,11 @@ class Soak:
             final[f"settings/{setting}"] = row.get(setting)
         lost, keys_checked = checks.lost_writes(attempts, final)
 
-        # Converged: resume what the writers left suspended, a clean pass, then a dry run plans nothing.
+        # Converged: fix the manifests if the last commit broke one, resume what the writers left
+        # suspended, run clean passes until one succeeds, then a dry run must plan nothing: no write,
+        # and no skip that leaves a resource short of Git (backoff, in-progress, sync-failed).
+        if self.repo.broken:
+            self.repo.change()
         for app_list in WRITER_APPS.values():
             for app in app_list:
                 self.synos("resume", app, "--yes")
@@ -638,8 +643,13 @@ class Soak:
             time.sleep(4)
         diff = self.synos("diff", "-o", "json")
         planned = [
-            a for a in diff.get("actions", []) if a["action"] in ("create", "update", "heal", "delete")
+            a
+            for a in diff.get("actions", [])
+            if a["action"] in ("create", "update", "heal", "delete")
+            or (a["action"] == "skip" and a["reason"] in LEFT_BEHIND)
         ]
+        if final_passes[-1] != "succeeded":
+            planned.append({"action": "pass", "name": "final", "reason": f"outcomes {final_passes}"})
         self.poll_passes(table)
 
         calls = list(self.stack.arm.calls)
@@ -647,7 +657,7 @@ class Soak:
         prune_violations, deletes = checks.prunes_while_incomplete(writes, self.passes, self.repo.commits)
         foreign_final = self.foreign_state()
         violations = {
-            "not converged (writes a dry run plans after the clean pass)": [
+            "not converged (what a dry run plans after the clean pass)": [
                 f"{a['action']} {a['name']} ({a['reason']})" for a in planned
             ],
             "writes to foreign or unmanaged resources": checks.foreign_writes(writes, self.foreign),
@@ -679,6 +689,17 @@ class Soak:
             "final clean passes": final_passes,
             "arm writes": dict(Counter(w.method for w in writes)),
             "deletes checked": deletes,
+            "passes at a revision with a broken manifest": sum(
+                1
+                for p in soak_passes
+                if not self.repo.commits.get(p["revision"] or "", {}).get("complete", True)
+            ),
+            "passes whose prune was blocked": sum(
+                1 for p in soak_passes if (p["prune"] or {}).get("blocked")
+            ),
+            "broken commits that also removed an app": sum(
+                1 for c in self.repo.history if not c["complete"] and "remove" in c["message"]
+            ),
             "cli writes": {
                 "attempts": len(attempts),
                 "done": sum(1 for a in attempts if a["rc"] == 0),
