@@ -688,6 +688,7 @@ class Soak:
             },
             "final clean passes": final_passes,
             "arm writes": dict(Counter(w.method for w in writes)),
+            "writers": checks.handovers(writes),
             "deletes checked": deletes,
             "passes at a revision with a broken manifest": sum(
                 1

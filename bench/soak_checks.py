@@ -6,6 +6,7 @@ Each check returns a list of violations (empty: the invariant held), each a shor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,16 +25,17 @@ class Write:
 
 
 def writes_of(calls: Iterable[Mapping[str, Any]]) -> list[Write]:
-    """ARM writes (PUT, PATCH, DELETE, job start) from the stand-in's call log, in time order."""
+    """ARM writes (PUT, PATCH, DELETE of an app or job, a job's start) from the stand-in's call log, in
+    time order. Other POSTs (listSecrets) read."""
     out = []
     for c in calls:
-        if c["method"] not in WRITE_METHODS:
-            continue
         parts = c["path"].split("/")
-        if "Microsoft.App" not in parts:
+        if c["method"] not in WRITE_METHODS or "Microsoft.App" not in parts:
             continue
         i = parts.index("Microsoft.App")
-        kind, name = parts[i + 1], parts[i + 2]
+        kind, name, rest = parts[i + 1], parts[i + 2] if len(parts) > i + 2 else "", parts[i + 3 :]
+        if kind not in ("containerApps", "jobs") or (c["method"] == "POST" and rest != ["start"]):
+            continue
         out.append(Write(c["method"], kind, name.lower(), float(c["time"]), c.get("status"), c.get("pass")))
     return sorted(out, key=lambda w: w.time)
 
@@ -75,6 +77,17 @@ def interleaved(writes: list[Write]) -> list[str]:
         seen.add(pid)
         current = pid
     return out
+
+
+def handovers(writes: list[Write]) -> dict[str, Any]:
+    """How close the passes came: how many passes wrote, how often the writer changed, and the
+    shortest time from one pass's last write to the next pass's first."""
+    gaps = [b.time - a.time for a, b in itertools.pairwise(writes) if a.pass_id != b.pass_id]
+    return {
+        "passes that wrote": len({w.pass_id for w in writes}),
+        "handovers": len(gaps),
+        "closest handover (s)": round(min(gaps), 3) if gaps else None,
+    }
 
 
 def prunes_while_incomplete(
