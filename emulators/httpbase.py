@@ -4,6 +4,8 @@ latency, a call log, and the admin paths (`/_admin/...`, outside the real API) t
 Admin API (every stand-in):
   POST   /_admin/reset                 forget all state, faults, latency and calls
   GET    /_admin/calls[?since=N]       {"calls": [{method, path, query, status, ...}], "counts": {...}}
+                                       (a call a fault hit has "fault": its id; a write SynosCD made has
+                                       "pass": the x-synoscd-pass header, the pass that made it)
   DELETE /_admin/calls                 clear the call log
   POST   /_admin/faults                add a fault (see Fault), answers its id
   DELETE /_admin/faults                clear faults

@@ -283,6 +283,26 @@ def test_503_burst_then_success_and_dropped_connection(
     assert statuses == [503, 503, 200, "dropped", 200]
 
 
+def test_an_answer_lost_after_the_write_leaves_the_write_done(
+    client: ContainerAppsAPIClient, arm: LaunchedStack
+) -> None:
+    arm.admin("arm", "PUT", "config", {"provisioningDelay": 2.0})
+    arm.admin(
+        "arm",
+        "POST",
+        "faults",
+        {"method": "PUT", "path": "/containerApps/lost$", "count": 1, "dropAfter": True},
+    )
+    # The SDK retries the PUT whose answer it never got: ARM, busy with the first, answers 409.
+    with pytest.raises(ResourceExistsError) as err:
+        client.container_apps.begin_create_or_update(rg(arm), "lost", app_envelope(arm))
+    assert err.value.error.code == "ContainerAppOperationInProgress"
+    puts = arm_calls(arm, "PUT", "/containerApps/lost")
+    assert [c["status"] for c in puts] == ["201 dropped", 409]
+    assert "fault" in puts[0] and "fault" not in puts[1], "the log names the call a fault hit"
+    assert client.container_apps.get(rg(arm), "lost").properties.provisioning_state == "InProgress"
+
+
 def test_crashing_image_never_gets_a_ready_revision(
     client: ContainerAppsAPIClient, arm: LaunchedStack
 ) -> None:
