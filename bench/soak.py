@@ -7,7 +7,9 @@ signed webhooks arrive, the manifests change and apps drift out of band. At the 
   apps without the managed tag whose names the manifests use), and they are as seeded;
 - zero prunes while the desired set was incomplete (each DELETE's pass and that pass's revision);
 - zero lost CLI writes (each writer owns its keys; see bench/soak_writer.py);
-- never two passes writing at once (each ARM write names its pass: the `x-synoscd-pass` header).
+- never two passes writing at once (each ARM write names its pass: the `x-synoscd-pass` header);
+- no write from a commit Git never had: the soak rewrites cached manifests in the state table (as an
+  operator with table write could) with images of no commit, and no app may ever run one.
 
 What runs: the local stack in this process (ARM, GitHub and Key Vault stand-ins, Azurite), storage
 proxies in front of Azurite's table and queue endpoints, two Functions hosts (own processes: one with
@@ -21,6 +23,7 @@ restarted twice. Everything is reproducible from --seed, up to the timing of the
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -48,7 +51,7 @@ from synoscd.engine.reconcile import LEFT_BEHIND
 ROOT = Path(__file__).resolve().parent.parent
 OTHER_ENV = "other-env"
 OTHER_SOURCE = "contoso/other-ops:apps"
-WRITER_APPS = {"w0": ["app-040", "app-041", "app-042", "app-043"], "w1": ["app-044", "app-045", "app-046"]}
+WRITER_APPS = {"w0": ["app-010", "app-011", "app-012", "app-013"], "w1": ["app-014", "app-015", "app-016"]}
 WRITER_SETTINGS = {"w0": "max_concurrent", "w1": "applied_history"}
 
 APP = """apiVersion: synoscd.io/v1alpha1
@@ -77,6 +80,9 @@ spec:
 """
 
 
+IMAGE = re.compile(r"^\s*image: (\S+)$", re.MULTILINE)
+
+
 def manifest(name: str, tag: int, wave: int) -> str:
     annotations = f"\n  annotations:\n    synoscd.io/sync-wave: '{wave}'" if wave else ""
     return APP.format(name=name, tag=tag, annotations=annotations)
@@ -101,6 +107,7 @@ class Repo:
         self.broken = False
         self.commits: dict[str, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []
+        self.images: set[str] = set()  # every image some commit named
 
     def files(self) -> dict[str, str | None]:
         return {f"apps/{n}.yaml": manifest(n, t, self.waves.get(n, 0)) for n, t in self.tags.items()}
@@ -113,6 +120,7 @@ class Repo:
             {"files": files, "message": message},
         )
         sha = out["sha"]
+        self.images.update(m for text in files.values() if text for m in IMAGE.findall(text))
         self.commits[sha] = {"complete": not self.broken, "names": sorted(self.tags)}
         self.history.append(
             {"sha": sha, "time": time.time(), "message": message, "complete": not self.broken}
@@ -253,6 +261,8 @@ class Soak:
         self.deliveries: list[dict[str, Any]] = []
         self.passes: dict[str, dict[str, Any]] = {}
         self.events: Counter[str] = Counter()
+        self.seen_images: dict[str, set[str]] = {}  # app -> every image its revisions ran
+        self.out_of_band: set[str] = set()  # images the soak put there itself (drift, foreign seeds)
         self.pool = ThreadPoolExecutor(max_workers=4)
         self.stop_file = self.work / "stop-writers"
 
@@ -358,6 +368,7 @@ class Soak:
             if env_id:
                 props["environmentId"] = env_id
             self.admin("arm", "POST", "apps", {"name": name, "envelope": {"tags": tags, "properties": props}})
+            self.out_of_band.add(f"contoso.azurecr.io/{name}:foreign")
         self.foreign = [name for name, _, _ in seeds]
         self.foreign_seeded = self.foreign_state()
 
@@ -470,11 +481,51 @@ class Soak:
                 },
             ]
         )
+        self.out_of_band.add(f"ghcr.io/contoso/{name}:hotfix")
         try:
             self.admin("arm", "PATCH", f"apps/{name}", patch)
             self.events["drift"] += 1
         except requests.HTTPError:
             self.events["drift on a missing app"] += 1
+
+    def tamper_cache(self, table: Any) -> None:
+        """What an operator with table write could try (issue 12's second finding): rewrite a cached
+        manifest in the state table with an image no commit has. The source checks each row against
+        its git blob id, so no such image may ever run (checks.images_git_never_had)."""
+        from synoscd.state import blobcache
+        from synoscd.state import table as t
+
+        try:
+            rows = t.query(table, blobcache.BLOBS)
+            if not rows:
+                return
+            row = self.rng.choice(rows)
+            text = base64.b64decode(t.get_json(row, "data", "")).decode()
+            forged = IMAGE.sub(lambda m: m.group(0).rsplit(":", 1)[0] + ":tampered", text)
+            if forged == text:
+                return
+            entity: dict[str, Any] = {"PartitionKey": blobcache.BLOBS, "RowKey": row["RowKey"]}
+            t.put_json(entity, "data", base64.b64encode(forged.encode()).decode())
+            table.upsert_entity(entity)
+            self.events["cache row tampered"] += 1
+        except Exception:  # Azurite is never cut; a row pruned meanwhile is tried again later
+            pass
+
+    def observe_images(self) -> None:
+        """Every image each app's revisions ran, read from the ARM stand-in (in this process)."""
+        assert self.stack is not None
+        arm = self.stack.arm
+        with arm.lock:
+            for res in arm.resources.values():
+                if res.kind != "containerApps":
+                    continue
+                templates = [res.body["properties"].get("template") or {}]
+                templates += [r["properties"].get("template") or {} for r in res.revisions]
+                seen = self.seen_images.setdefault(res.name.lower(), set())
+                for tpl in templates:
+                    for c in [*(tpl.get("containers") or []), *(tpl.get("initContainers") or [])]:
+                        if c.get("image"):
+                            seen.add(c["image"])
 
     def cli_sync(self) -> None:
         if any(p.poll() is None for p, _ in self.cli):
@@ -550,6 +601,7 @@ class Soak:
             now = time.time()
             if now >= next_poll:
                 self.poll_passes(table)
+                self.observe_images()
                 next_poll = now + 4
                 done = len(self.passes) - baseline
                 print(
@@ -579,6 +631,8 @@ class Soak:
                 self.cli_sync()
             elif r < 0.25:
                 self.request_pass(table)
+            elif r < 0.27:
+                self.tamper_cache(table)
             self.reap_cli()
             time.sleep(0.5)
         soak_seconds = time.time() - started
@@ -652,6 +706,7 @@ class Soak:
             planned.append({"action": "pass", "name": "final", "reason": f"outcomes {final_passes}"})
         self.poll_passes(table)
 
+        self.observe_images()
         calls = list(self.stack.arm.calls)
         writes = checks.writes_of(calls)
         prune_violations, deletes = checks.prunes_while_incomplete(writes, self.passes, self.repo.commits)
@@ -668,6 +723,9 @@ class Soak:
             "lost CLI writes": lost,
             "two passes writing at once": checks.interleaved(writes),
             "writes naming no pass": checks.unattributed(writes),
+            "images no commit had (tampered cache rows deployed)": checks.images_git_never_had(
+                self.seen_images, self.repo.images, self.out_of_band
+            ),
         }
         soak_passes = [p for p in self.passes.values()]
         outcomes = Counter(p["outcome"] for p in soak_passes)

@@ -7,7 +7,7 @@ Each check returns a list of violations (empty: the invariant held), each a shor
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,3 +147,19 @@ def _value(attempt: Mapping[str, Any]) -> Any:
     if attempt["key"].startswith("flags/"):
         return (bool(attempt["suspended"]), attempt["reason"])
     return attempt["value"]
+
+
+def images_git_never_had(
+    seen: Mapping[str, Iterable[str]], in_git: Collection[str], out_of_band: Collection[str]
+) -> list[str]:
+    """No write from a commit Git never had: every image an app ever ran (each revision's template, as
+    the ARM stand-in kept it) is one some commit of the ops repository named, or one the soak itself
+    put there out of band (drift, the foreign apps' seeds). The soak rewrites cached manifests in the
+    state table with images of no commit; one deployed would be found here."""
+    allowed = set(in_git) | set(out_of_band)
+    return [
+        f"{app} ran {image}, which no commit had"
+        for app, images in sorted(seen.items())
+        for image in sorted(images)
+        if image not in allowed
+    ]

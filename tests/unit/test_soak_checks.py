@@ -80,3 +80,12 @@ def test_a_lost_cli_write_is_found_and_an_unknown_later_attempt_is_allowed() -> 
     assert checks.lost_writes(attempts, {"flags/a": (False, ""), "settings/max_concurrent": 7})[0] == []
     lost, _ = checks.lost_writes(attempts, {"flags/a": (True, "w0-1"), "settings/max_concurrent": 6})
     assert len(lost) == 1 and "settings/max_concurrent" in lost[0]
+
+
+def test_an_image_no_commit_had_is_found() -> None:
+    seen = {"web": {"ghcr.io/c/web:1", "ghcr.io/c/web:hotfix"}, "api": {"ghcr.io/c/api:tampered-3"}}
+    in_git = {"ghcr.io/c/web:1", "ghcr.io/c/api:1"}
+    assert checks.images_git_never_had(seen, in_git, {"ghcr.io/c/web:hotfix"}) == [
+        "api ran ghcr.io/c/api:tampered-3, which no commit had"
+    ]
+    assert checks.images_git_never_had({"web": {"ghcr.io/c/web:1"}}, in_git, set()) == []
