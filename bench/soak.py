@@ -80,6 +80,7 @@ spec:
 """
 
 
+TAMPER_FOUND = "does not match its git blob id"  # the source's warning (synoscd/sources/github.py)
 IMAGE = re.compile(r"^\s*image: (\S+)$", re.MULTILINE)
 
 
@@ -552,7 +553,13 @@ class Soak:
             except ValueError:
                 doc = {}
             self.cli_results.append(
-                {"rc": proc.returncode, "outcome": doc.get("outcome"), "id": doc.get("id"), "err": err[-300:]}
+                {
+                    "rc": proc.returncode,
+                    "outcome": doc.get("outcome"),
+                    "id": doc.get("id"),
+                    "err": err[-300:],
+                    "tampered rows found": err.count(TAMPER_FOUND),
+                }
             )
 
     def request_pass(self, table: Any) -> None:
@@ -764,6 +771,10 @@ class Soak:
                 "done": sum(1 for a in attempts if a["rc"] == 0),
                 "keys checked": keys_checked,
             },
+            "cache rows tampered": {
+                "rewritten": self.events["cache row tampered"],
+                "found by the source (its warnings)": self.tamper_warnings(),
+            },
             "cli syncs": dict(Counter(str(r["outcome"] or f"rc {r['rc']}") for r in self.cli_results)),
             "webhook deliveries": dict(Counter(str(d["status"]) for d in self.deliveries)),
             "events": dict(self.events),
@@ -778,6 +789,14 @@ class Soak:
         (self.work / "arm-writes.json").write_text(json.dumps([w.__dict__ for w in writes], indent=0))
         report["work directory"] = str(self.work)
         return report
+
+    def tamper_warnings(self) -> int:
+        """How often a pass (of a host or a `synos sync`) found a cached row that did not match its blob
+        id and read it again: the warning the source logs."""
+        hosts = sum(
+            log.read_text(errors="replace").count(TAMPER_FOUND) for log in self.work.glob("host-*.log")
+        )
+        return hosts + sum(r["tampered rows found"] for r in self.cli_results)
 
     def fault_counts(self) -> dict[str, Any]:
         """Calls each service answered, and how many of them a fault hit (an injected answer, a dropped
