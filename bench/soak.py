@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import random
@@ -206,6 +207,7 @@ class Host:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: the host and its queue workers
             )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -219,18 +221,19 @@ class Host:
         raise RuntimeError(f"host {self.name} did not start: {log.read_text(errors='replace')[-2000:]}")
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        """The instance dies: the host and its queue-worker processes (killing the host alone left its
+        workers running passes, which no crash of an instance does)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
+            self.proc.terminate()  # the host stops its queue workers
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        self.kill()  # whatever of the group is left
 
 
 def _store_through(conn: str, table_proxy: str, queue_proxy: str) -> str:
@@ -895,7 +898,7 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=200, help="passes to run before the soak ends")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="the soak ends then in any case")
     parser.add_argument(
-        "--fault-rate", type=float, default=0.9, help="chance of a fault every half second (at most one)"
+        "--fault-rate", type=float, default=0.6, help="chance of a fault every half second (at most one)"
     )
     parser.add_argument("--lease-seconds", type=float, default=8.0)
     args = parser.parse_args()
