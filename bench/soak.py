@@ -123,7 +123,7 @@ class Repo:
         )
         sha = out["sha"]
         self.images.update(m for text in files.values() if text for m in IMAGE.findall(text))
-        self.commits[sha] = {"complete": not self.broken, "names": sorted(self.tags)}
+        self.commits[sha] = {"complete": not self.broken, "names": sorted(self.tags), "time": time.time()}
         self.history.append(
             {"sha": sha, "time": time.time(), "message": message, "complete": not self.broken}
         )

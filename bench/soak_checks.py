@@ -97,6 +97,8 @@ def prunes_while_incomplete(
 ) -> tuple[list[str], int]:
     """Zero prunes while the desired set was incomplete: each DELETE's pass worked on a revision whose
     manifests were all valid (as the soak wrote them), and that revision did not name the resource.
+    A pass killed mid-way has no revision in its record (the pass that took over its lease wrote it):
+    then every commit that could have been the head it read, from its start to the DELETE, must pass.
     Returns the violations and the number of DELETEs checked."""
     out = []
     deletes = [w for w in writes if w.method == "DELETE"]
@@ -105,19 +107,38 @@ def prunes_while_incomplete(
         if rec is None:
             out.append(f"DELETE {w.name} by pass {w.pass_id}: no record of that pass")
             continue
-        revision = rec.get("revision")
-        commit = commits.get(revision or "")
-        if commit is None:
-            out.append(
-                f"DELETE {w.name} by pass {w.pass_id} at revision {revision}: not a commit of the soak"
-            )
-        elif not commit["complete"]:
-            out.append(f"DELETE {w.name} by pass {w.pass_id}: revision {revision[:12]} has a broken manifest")
-        elif w.name in commit["names"]:
-            out.append(f"DELETE {w.name} by pass {w.pass_id}: revision {revision[:12]} names it")
-        elif (rec.get("prune") or {}).get("blocked"):
+        if (rec.get("prune") or {}).get("blocked"):
             out.append(f"DELETE {w.name} by pass {w.pass_id}, whose record says prune was blocked")
+            continue
+        revision = rec.get("revision")
+        if revision:
+            candidates = [revision]
+        else:
+            candidates = heads_between(commits, float(rec.get("startedAt") or 0), w.time)
+            if not candidates:
+                out.append(f"DELETE {w.name} by pass {w.pass_id}: no revision recorded, and no commit then")
+        for sha in candidates:
+            commit = commits.get(sha)
+            which = f"revision {sha[:12]}" + ("" if revision else " (a head it may have read)")
+            if commit is None:
+                out.append(f"DELETE {w.name} by pass {w.pass_id} at revision {sha}: not a commit of the soak")
+            elif not commit["complete"]:
+                out.append(f"DELETE {w.name} by pass {w.pass_id}: {which} has a broken manifest")
+            elif w.name in commit["names"]:
+                out.append(f"DELETE {w.name} by pass {w.pass_id}: {which} names it")
     return out, len(deletes)
+
+
+def heads_between(
+    commits: Mapping[str, Mapping[str, Any]], start: float, end: float, skew: float = 1.0
+) -> list[str]:
+    """The commits that were the branch's head at some time from `start` to `end`: the head at `start`
+    and those made after it. Commit times are taken once the commit was made, so `skew` seconds earlier
+    count as well."""
+    ordered = sorted(commits.items(), key=lambda kv: float(kv[1].get("time", 0.0)))
+    before = [sha for sha, c in ordered if float(c.get("time", 0.0)) <= start - skew]
+    during = [sha for sha, c in ordered if start - skew < float(c.get("time", 0.0)) <= end]
+    return before[-1:] + during
 
 
 def lost_writes(attempts: Iterable[Mapping[str, Any]], final: Mapping[str, Any]) -> tuple[list[str], int]:

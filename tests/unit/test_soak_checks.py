@@ -70,6 +70,27 @@ def test_a_prune_at_a_broken_revision_or_of_a_named_app_is_found() -> None:
         assert len(found) == 1, bad
 
 
+def test_a_prune_by_a_killed_pass_is_checked_against_every_head_it_may_have_read() -> None:
+    commits = {
+        "seed": {"complete": True, "names": ["web", "old"], "time": 0.0},
+        "broken": {"complete": False, "names": ["web"], "time": 100.0},  # removes "old" and breaks
+        "fixed": {"complete": True, "names": ["web"], "time": 110.0},
+        "back": {"complete": True, "names": ["web", "old"], "time": 130.0},
+    }
+    # A killed pass's record: written by the pass that took over its lease, with no revision.
+    killed = {"revision": None, "startedAt": 0.0, "prune": {}}
+    for started, deleted, found in (
+        (112.0, 113.0, 0),  # only "fixed" was head: a rightful prune
+        (105.0, 113.0, 1),  # "broken" may have been read
+        (110.5, 113.0, 1),  # "fixed" was made at 110 s; within the skew "broken" may still be the head
+        (112.0, 131.0, 1),  # "back" names it again
+    ):
+        passes = {"k": {**killed, "startedAt": started}}
+        delete = checks.writes_of([call("DELETE", "old", deleted, "k")])
+        assert len(checks.prunes_while_incomplete(delete, passes, commits)[0]) == found, (started, deleted)
+    assert checks.heads_between(commits, 112.0, 131.0) == ["fixed", "back"]
+
+
 def test_a_lost_cli_write_is_found_and_an_unknown_later_attempt_is_allowed() -> None:
     attempts = [
         {"key": "flags/a", "n": 1, "rc": 0, "suspended": True, "reason": "w0-1"},
