@@ -82,23 +82,35 @@ class PassResult:
             return "source-error"
         if self.operation_error or any(o.result == "failed" for o in self.outcomes):
             return "failed"
-        if self.errors or any(o.result == "progressing" for o in self.outcomes) or self._left_behind():
+        if self.errors or self._left_behind():
             return "partial"
         return "succeeded"
 
     def _left_behind(self) -> bool:
-        """A resource skipped short of its desired state, or (in a real pass) planned work that did
-        not run because the sync stopped at a wave that is not done yet."""
+        return bool(self.left_behind())
+
+    def left_behind(self) -> list[str]:
+        """What this pass left short of its desired state, and why: resources skipped (backoff, an
+        operation in progress, a failed sync, a rollout's turn), still progressing, or (in a real
+        pass) planned work that did not run because the sync stopped at a wave that is not done yet.
+        A partial pass with no error says this in its history row."""
         actions = self.plan.actions if self.plan else ()
-        if any(a.action == "skip" and a.reason in LEFT_BEHIND for a in actions):
-            return True
-        if self.dry_run:
-            return False
-        ran = {id(o.action) for o in self.outcomes}
-        return any(
-            (a.writes or a.action == "run-hook") and a.phase != "SyncFail" and id(a) not in ran
-            for a in actions
-        )
+        groups: dict[str, list[str]] = {}
+        for a in actions:
+            if a.action == "skip" and a.reason in LEFT_BEHIND:
+                groups.setdefault(f"skipped ({a.reason})", []).append(f"{a.kind} {a.name}")
+        for o in self.outcomes:
+            if o.result == "progressing":
+                groups.setdefault("still progressing", []).append(f"{o.action.kind} {o.action.name}")
+        if not self.dry_run:
+            ran = {id(o.action) for o in self.outcomes}
+            for a in actions:
+                if (a.writes or a.action == "run-hook") and a.phase != "SyncFail" and id(a) not in ran:
+                    groups.setdefault("not run yet (a later wave)", []).append(f"{a.kind} {a.name}")
+        return [
+            f"{why}: {', '.join(names[:10])}" + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            for why, names in groups.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -291,7 +303,8 @@ def _record_errors(result: PassResult) -> list[str]:
         f"source error: {result.source_error}" if result.source_error else None,
         result.operation_error,
     ]
-    return [r for r in reasons if r] + [e["message"] if "message" in e else str(e) for e in result.errors]
+    said = [r for r in reasons if r] + [e["message"] if "message" in e else str(e) for e in result.errors]
+    return said or (result.left_behind() if result.outcome == "partial" else [])
 
 
 def _record(rt: Runtime, result: PassResult) -> None:
