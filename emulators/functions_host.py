@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from emulators.children import DIE_WITH_PARENT
 from emulators.httpbase import LoopbackHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,6 +224,7 @@ class FunctionsHost:
         self.workers = workers  # queue-trigger processes; 0: queue triggers run in this process
         self.serve_http = serve_http
         self._worker_procs: list[subprocess.Popen[bytes]] = []
+        self._watcher: threading.Thread | None = None
         self.restarts = 0
         self.prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
         self.queue_options = QueueOptions.from_host_json(host_json)
@@ -277,9 +279,9 @@ class FunctionsHost:
                 self._threads.append(th)
         if self.workers and self.queues:
             self._worker_procs = [self._spawn_worker(i) for i in range(self.workers)]
-            th = threading.Thread(target=self._watch_workers, name="queue-workers", daemon=True)
-            th.start()
-            self._threads.append(th)
+            self._watcher = threading.Thread(target=self._watch_workers, name="queue-workers", daemon=True)
+            self._watcher.start()
+            self._threads.append(self._watcher)
             return self
         for queue in self.queues:
             for slot in range(self.queue_options.concurrency):
@@ -295,6 +297,7 @@ class FunctionsHost:
             [sys.executable, "-m", "emulators.functions_host", "--queue-worker", "--module", self.module],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=DIE_WITH_PARENT,  # a host killed by SIGKILL takes its workers with it
         )
         print(f"queue worker {index} pid {proc.pid}", flush=True)
         return proc
@@ -314,6 +317,8 @@ class FunctionsHost:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)  # it may be starting a worker again: let it finish first
         for proc in self._worker_procs:
             if proc.poll() is None:
                 proc.terminate()

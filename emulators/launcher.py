@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.arm import ArmEmulator
+from emulators.children import DIE_WITH_PARENT
 from emulators.github import GitHubEmulator
 from emulators.httpbase import RunningServer, serve
 from emulators.identity import DEFAULT_CLIENT_ID, TokenIssuer
@@ -275,13 +276,6 @@ class FunctionsHostProcess:
                 self.proc.wait(timeout=5)
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the launcher dies, even by SIGKILL (it could not stop us then)."""
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_functions_host(env: dict[str, str]) -> FunctionsHostProcess:
     """`python -m emulators.functions_host` in its own process, with the stack's settings."""
     port = free_port()
@@ -290,7 +284,7 @@ def start_functions_host(env: dict[str, str]) -> FunctionsHostProcess:
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=DIE_WITH_PARENT,
     )
     host = FunctionsHostProcess(proc, f"http://127.0.0.1:{port}")
     try:

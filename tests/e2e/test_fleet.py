@@ -170,12 +170,13 @@ def test_a_fleet_of_three_targets_in_two_subscriptions(fleet: FleetRepo) -> None
     before = {n: len(fleet.passes(n)) for n in fleet.subs}
     fleet.commit({"envs/bravo/app0.yaml": APP.format(name="bravo-app0", tag="2", wave=0)})
     fleet.deliver()
-    wait("bravo's webhook pass", lambda: len(fleet.passes("bravo")) == before["bravo"] + 1)
+    wait("bravo's webhook pass", lambda: any(p.trigger == "webhook" for p in fleet.passes("bravo")))
     time.sleep(3.0)  # longer than the queue's polling interval: any other message would have run by now
-    assert fleet.passes("bravo")[0].trigger == "webhook"
-    assert {n: len(fleet.passes(n)) for n in ("alpha", "charlie")} == {
-        n: before[n] for n in ("alpha", "charlie")
-    }
+    # The push ran no other target: their passes since are the timer's alone (a loaded machine can
+    # bring a tick, and charlie's failed pass falls due again), never the push's.
+    for n in ("alpha", "charlie"):
+        since = fleet.passes(n)[: len(fleet.passes(n)) - before[n]]
+        assert all(p.trigger != "webhook" for p in since), (n, [p.trigger for p in since])
     assert (
         fleet.patches("bravo") == ["bravo-app0"]
         and fleet.patches("alpha") == []

@@ -207,3 +207,31 @@ def test_azurite_starts_on_other_ports_when_one_was_taken_meanwhile(monkeypatch:
             azurite.stop()
     finally:
         taken.close()
+
+
+def test_a_child_started_to_die_with_its_parent_goes_when_the_parent_is_sigkilled() -> None:
+    # The Functions host's queue workers are started so: a host killed by SIGKILL cannot stop them.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from emulators.children import DIE_WITH_PARENT\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+            " preexec_fn=DIE_WITH_PARENT)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert pid_alive(child)
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(child), f"child {child} outlived its SIGKILLed parent"
