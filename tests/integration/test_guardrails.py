@@ -340,11 +340,11 @@ def _fifo(o: Ops, name: str) -> None:
 
 
 def _folder_link(o: Ops, name: str) -> None:
-    outside = o.root.parent / "shared"
+    outside = o.root.parent / "elsewhere"
     outside.mkdir(exist_ok=True)
     (outside / f"{name}.yaml").write_text(manifest(name))
     (o.root / "apps" / f"{name}.yaml").unlink()
-    (o.root / "apps" / "shared").symlink_to(outside, target_is_directory=True)
+    (o.root / "apps" / "linked").symlink_to(outside, target_is_directory=True)
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def _folder_link(o: Ops, name: str) -> None:
         (_link_out, "apps/ddd.yaml", "outside the repository"),
         (_broken_link, "apps/ddd.yaml", "broken link"),
         (_fifo, "apps/ddd.yaml", "not a regular file"),
-        (_folder_link, "apps/shared", "link to a folder"),
+        (_folder_link, "apps/linked", "link to a folder"),
     ],
 )
 def test_a_manifest_the_local_source_cannot_read_blocks_prune_with_a_clear_error(
