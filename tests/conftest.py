@@ -20,6 +20,18 @@ import requests
 from emulators.launcher import read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A fleet target whose names derive from NAME, in subscription SUB (fleet tests).
+TARGET_MANIFEST = """apiVersion: synoscd.io/v1alpha1
+kind: Target
+metadata:
+  name: {name}
+spec:
+  subscriptionId: {sub}
+  resourceGroup: rg-{name}
+  environment: env-{name}
+  path: envs/{name}
+"""
 FIXTURES = REPO_ROOT / "tests" / "fixtures"  # recorded traffic and official examples (see its README)
 
 

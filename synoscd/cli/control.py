@@ -14,20 +14,6 @@ from synoscd.cli.output import CliError, cell, emit, short_rev, table
 from synoscd.cli.prompt import add_yes, confirm
 from synoscd.cli.views import when
 
-# Read-only ARM fields a restored app must not send back.
-READ_ONLY = {
-    "provisioningState",
-    "runningStatus",
-    "latestRevisionName",
-    "latestReadyRevisionName",
-    "latestRevisionFqdn",
-    "customDomainVerificationId",
-    "outboundIpAddresses",
-    "eventStreamEndpoint",
-    "managedEnvironmentId",
-    "runningState",
-}
-
 
 def add(sub: Any) -> None:
     for name, suspend in (("suspend", True), ("resume", False)):
@@ -315,6 +301,8 @@ def _guardrail_changes(args: argparse.Namespace) -> dict[str, Any]:
 
 def restorable(body: dict[str, Any]) -> dict[str, Any]:
     """A PUT body from a recorded live body: read-only fields and server-side ids removed."""
+    from synoscd.azure.fields import strip_read_only
+
     out: dict[str, Any] = {k: body[k] for k in ("location", "tags", "kind") if k in body}
     identity = body.get("identity")
     if identity and identity.get("type") not in (None, "None"):
@@ -323,11 +311,8 @@ def restorable(body: dict[str, Any]) -> dict[str, Any]:
             out["identity"]["userAssignedIdentities"] = {k: {} for k in identity["userAssignedIdentities"]}
     props = dict(body.get("properties") or {})
     props.setdefault("environmentId", props.get("managedEnvironmentId"))
-    config = dict(props.get("configuration") or {})
-    if isinstance(config.get("ingress"), dict):
-        config["ingress"] = {k: v for k, v in config["ingress"].items() if k != "fqdn"}
-    props["configuration"] = config
-    out["properties"] = {k: v for k, v in props.items() if k not in READ_ONLY and v is not None}
+    # Read-only and server-computed keys (ingress fqdn, provisioning state, ...) are not sent back.
+    out["properties"] = {k: v for k, v in strip_read_only(props).items() if v is not None}
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,31 +212,31 @@ def load(table: TableClient) -> SynthState:
 def save_changes(table: TableClient, state: SynthState, gone: list[str]) -> int:
     """Write the composition rows that differ from what was read, delete rows of compositions that
     left Git. The rollout row is saved with `update_rollout` (the CLI writes it too)."""
-    written = 0
-    for name, comp in state.compositions.items():
-        rk = composition_rk(name)
-        row = comp.to_row()
-        if _same(state.rows.get(rk), row):
-            continue
-        t.update(table, PK, rk, lambda _old, row=row: row)
-        written += 1
-    for name in gone:
-        t.delete(table, PK, composition_rk(name))
-    return written
+    return _save(table, state, state.compositions, composition_rk, gone)
 
 
 def save_projects(table: TableClient, state: SynthState, gone: list[str]) -> int:
     """Write the Project records that differ from what was read, delete those of Projects gone."""
+    return _save(table, state, state.projects, project_rk, gone)
+
+
+def _save(
+    table: TableClient,
+    state: SynthState,
+    records: dict[str, Any],
+    rk_of: Callable[[str], str],
+    gone: list[str],
+) -> int:
     written = 0
-    for name, record in state.projects.items():
-        rk = project_rk(name)
+    for name, record in records.items():
+        rk = rk_of(name)
         row = record.to_row()
         if _same(state.rows.get(rk), row):
             continue
         t.update(table, PK, rk, lambda _old, row=row: row)
         written += 1
     for name in gone:
-        t.delete(table, PK, project_rk(name))
+        t.delete(table, PK, rk_of(name))
     return written
 
 

@@ -23,7 +23,7 @@ import pytest
 from synoscd.fleet.targets import table_name
 from synoscd.state import history, lease
 from synoscd.state import table as t
-from tests.conftest import LaunchedStack, pid_alive
+from tests.conftest import TARGET_MANIFEST, LaunchedStack, pid_alive
 from tests.e2e.conftest import Host
 
 pytestmark = pytest.mark.e2e
@@ -43,16 +43,6 @@ spec:
       cpu: 0.25
       memory: 0.5Gi
 """
-TARGET = """apiVersion: synoscd.io/v1alpha1
-kind: Target
-metadata:
-  name: {name}
-spec:
-  subscriptionId: {sub}
-  resourceGroup: rg-{name}
-  environment: env-{name}
-  path: envs/{name}
-"""
 
 
 class FleetRepo:
@@ -60,7 +50,7 @@ class FleetRepo:
         self.stack = stack
         self.sub_a = stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"]
         self.subs = {"alpha": self.sub_a, "bravo": self.sub_a, "charlie": SUB_B}
-        files = {f"targets/{n}.yaml": TARGET.format(name=n, sub=s) for n, s in self.subs.items()}
+        files = {f"targets/{n}.yaml": TARGET_MANIFEST.format(name=n, sub=s) for n, s in self.subs.items()}
         for n in self.subs:
             files.update(
                 {

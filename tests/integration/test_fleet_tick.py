@@ -21,7 +21,7 @@ from synoscd.engine.runtime import Runtime, get_runtime, reset_runtime
 from synoscd.fleet.targets import table_name
 from synoscd.functions import handlers
 from synoscd.state import lease
-from tests.conftest import LaunchedStack
+from tests.conftest import TARGET_MANIFEST, LaunchedStack
 from tests.integration.test_reconcile import manifest
 from tests.integration.test_webhook_queue import settings
 
@@ -30,16 +30,6 @@ pytestmark = pytest.mark.integration
 OWNER = "synoscd-tick"
 SUB_B = "00000000-0000-0000-0000-0000000000cc"
 TARGETS = [f"t{i}" for i in range(6)]
-TARGET = """apiVersion: synoscd.io/v1alpha1
-kind: Target
-metadata:
-  name: {name}
-spec:
-  subscriptionId: {sub}
-  resourceGroup: rg-{name}
-  environment: env-{name}
-  path: envs/{name}
-"""
 
 
 class Tick:
@@ -47,7 +37,7 @@ class Tick:
         self.stack = stack
         sub_a = stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"]
         self.subs = {n: (sub_a if i % 2 else SUB_B) for i, n in enumerate(TARGETS)}
-        files = {f"targets/{n}.yaml": TARGET.format(name=n, sub=s) for n, s in self.subs.items()}
+        files = {f"targets/{n}.yaml": TARGET_MANIFEST.format(name=n, sub=s) for n, s in self.subs.items()}
         for n in TARGETS:
             files.update({f"envs/{n}/{n}-a{i}.yaml": manifest(f"{n}-a{i}") for i in range(3)})
             env = {"name": f"env-{n}", "resourceGroup": f"rg-{n}", "subscription": self.subs[n]}
