@@ -12,6 +12,7 @@ Messages are JSON, base64-encoded as the Functions host expects by default (`mes
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -55,14 +56,15 @@ def open_queue(store: str, credential: Any, name: str) -> Any:
 
 def send(queue: Any, message: dict[str, Any]) -> str:
     """Put one message on the queue (creating the queue the first time); returns its id."""
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
     text = json.dumps(message, separators=(",", ":"), sort_keys=True)
     try:
         try:
             sent = queue.send_message(text)
         except ResourceNotFoundError:  # a new deployment or a local stack: the queue is made on first use
-            queue.create_queue()
+            with contextlib.suppress(ResourceExistsError):  # another sender (a fan-out thread) made it first
+                queue.create_queue()
             sent = queue.send_message(text)
     except AzureError as exc:
         raise QueueError(

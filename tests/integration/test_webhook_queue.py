@@ -181,3 +181,28 @@ def test_a_pass_the_write_budget_cut_short_puts_the_targets_next_pass_on_the_que
         rt.table.delete_table()
     finally:
         reset_runtime()
+
+
+def test_a_queue_another_sender_created_meanwhile_still_takes_the_message(fresh_stack: LaunchedStack) -> None:
+    # The fan-out's threads send to a new queue at once: each finds it missing, one creates it, and
+    # the others' create answers 409 (QueueAlreadyExists). Their messages must go all the same.
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from synoscd.state import queue as q
+
+    store, name = fresh_stack.env["SYNOSCD_STATE_STORE"], f"race{uuid.uuid4().hex[:12]}"
+
+    class Overtaken(QueueClient):
+        def send_message(self, *args: Any, **kwargs: Any) -> Any:
+            if not getattr(self, "overtaken", False):
+                self.overtaken = True
+                try:
+                    return super().send_message(*args, **kwargs)
+                except ResourceNotFoundError:
+                    QueueClient.from_connection_string(store, name).create_queue()  # the other sender
+                    raise
+            return super().send_message(*args, **kwargs)
+
+    q.send(Overtaken.from_connection_string(store, name), {"kind": "pass", "target": "t1"})
+    got = [json.loads(m.content) for m in QueueClient.from_connection_string(store, name).receive_messages()]
+    assert got == [{"kind": "pass", "target": "t1"}]
