@@ -23,7 +23,6 @@ restarted twice. Everything is reproducible from --seed, up to the timing of the
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import os
@@ -500,17 +499,18 @@ class Soak:
         from synoscd.state import table as t
 
         try:
-            rows = t.query(table, blobcache.BLOBS)
+            rows = [r for r in t.query(table, blobcache.PACKS) if r["RowKey"] != blobcache.INDEX_ROW]
             if not rows:
                 return
             row = self.rng.choice(rows)
-            text = base64.b64decode(t.get_json(row, "data", "")).decode()
+            blobs = blobcache.unpack(blobcache.entity_pack(row))
+            sha = self.rng.choice(sorted(blobs))
+            text = blobs[sha].decode()
             forged = IMAGE.sub(lambda m: m.group(0).rsplit(":", 1)[0] + ":tampered", text)
             if forged == text:
                 return
-            entity: dict[str, Any] = {"PartitionKey": blobcache.BLOBS, "RowKey": row["RowKey"]}
-            t.put_json(entity, "data", base64.b64encode(forged.encode()).decode())
-            table.upsert_entity(entity)
+            blobs[sha] = forged.encode()
+            table.upsert_entity(blobcache.pack_entity(row["RowKey"], blobcache.pack(blobs)))
             self.events["cache row tampered"] += 1
         except Exception:  # Azurite is never cut; a row pruned meanwhile is tried again later
             pass

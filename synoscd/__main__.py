@@ -1,5 +1,5 @@
 import sys
 
-from synoscd.cli.main import main
+from synoscd.cli.main import entry
 
-sys.exit(main())
+sys.exit(entry())

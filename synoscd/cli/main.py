@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -87,6 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _flush_sources()
         _flush_telemetry()
+
+
+def entry() -> int:
+    """The `synos` process (console script and `python -m synoscd`): `main` plus the collector tuned
+    for a short-lived process. A pass allocates a few hundred thousand objects that all live until the
+    end, so the default collector scans them again and again (about 0.15 s over 1,000 apps), and the
+    interpreter's teardown collects them all once more (about 0.4 s): collect less often, and freeze
+    what is left when the command is done (the process exits right after; nothing is leaked)."""
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        return main()
+    finally:
+        gc.freeze()
 
 
 def _run(args: argparse.Namespace) -> int:

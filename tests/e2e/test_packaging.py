@@ -44,7 +44,7 @@ def test_wheel_and_sdist_hold_the_package_only(dists: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         tops = {name.split("/")[0] for name in zf.namelist()}
         entry_points = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
-        assert "synos = synoscd.cli.main:main" in zf.read(entry_points).decode()
+        assert "synos = synoscd.cli.main:entry" in zf.read(entry_points).decode()
     # The package and its metadata; no emulators/, tests/, examples/ or function_app.py.
     assert tops == {"synoscd", wheel.name.split("-py3")[0] + ".dist-info"}
 

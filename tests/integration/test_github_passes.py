@@ -5,7 +5,6 @@ everything under it run unpatched; what happened is read from the stand-ins' cal
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 import uuid
@@ -20,7 +19,7 @@ from synoscd.sources.factory import forget_warm_sources
 from synoscd.sources.snapshot import git_blob_id
 from synoscd.state import history, runtime
 from synoscd.state import table as t
-from synoscd.state.blobcache import BLOBS
+from synoscd.state.blobcache import INDEX_ROW, PACKS, entity_pack, pack, pack_entity, unpack
 from tests.conftest import LaunchedStack, app_yaml
 from tests.integration.test_sources import commit, new_repo, settings_for
 
@@ -259,12 +258,13 @@ def test_a_cached_file_changed_in_the_table_is_discarded_and_read_again(
     assert first.outcome == "succeeded" and repo.image("web") == "nginx:1"
     repo.rt.source().persist()  # what the pass does in the background, finished now
     sha = git_blob_id(app_yaml("web", "1").encode())
-    row = t.get(repo.rt.table, BLOBS, sha)
+    packs = t.query(repo.rt.table, PACKS)
+    row = next((r for r in packs if r["RowKey"] != INDEX_ROW and sha in unpack(entity_pack(r))), None)
     assert row is not None, "the committed manifest is cached in the table"
     evil = app_yaml("web", "1").replace("nginx:1", "evil.example/miner:666").encode()
-    forged: dict[str, Any] = {"PartitionKey": BLOBS, "RowKey": sha}
-    t.put_json(forged, "data", base64.b64encode(evil).decode())
-    repo.rt.table.upsert_entity(forged)  # an operator with table write, through azure-data-tables
+    blobs = {**unpack(entity_pack(row)), sha: evil}
+    # an operator with table write, through azure-data-tables
+    repo.rt.table.upsert_entity(pack_entity(row["RowKey"], pack(blobs)))
     forget_warm_sources()  # a cold instance: its cache comes from the table
     repo.rt = Runtime(repo.rt.settings)
     repo.clear_calls()
@@ -277,6 +277,8 @@ def test_a_cached_file_changed_in_the_table_is_discarded_and_read_again(
     assert any("apps/web.yaml" in w and sha in w and "discarded" in w for w in warnings), warnings
     assert [c for c in repo.github_calls() if f"/git/blobs/{sha}" in c], "read again from GitHub"
     repo.rt.source().persist()
-    repaired = t.get(repo.rt.table, BLOBS, sha)
-    assert repaired is not None
-    assert base64.b64decode(t.get_json(dict(repaired), "data", "")) == app_yaml("web", "1").encode()
+    cached: dict[str, bytes] = {}
+    for r in t.query(repo.rt.table, PACKS):
+        if r["RowKey"] != INDEX_ROW:
+            cached.update(unpack(entity_pack(r)))
+    assert cached.get(sha) == app_yaml("web", "1").encode(), "the pack is written again, repaired"

@@ -3,6 +3,7 @@ App; request counts read from the stand-in's call log."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 import uuid
@@ -18,9 +19,9 @@ from synoscd.config import Settings
 from synoscd.sources.factory import build_source, forget_warm_sources, github_credentials
 from synoscd.sources.github import GitHubSource
 from synoscd.sources.local import LocalSource
-from synoscd.sources.snapshot import SourceError
+from synoscd.sources.snapshot import SourceError, git_blob_id
 from synoscd.state import table as t
-from synoscd.state.blobcache import TableBlobStore
+from synoscd.state.blobcache import PACKS, TableBlobStore
 from tests.conftest import APP_YAML, LaunchedStack
 
 pytestmark = pytest.mark.integration
@@ -190,11 +191,23 @@ def test_blob_store_round_trip(gh: LaunchedStack) -> None:
 
         store = TableBlobStore(table)
         assert store.load() == (None, {})
-        store.save(PersistedIndex("h1", {"apps/a.yaml": "s1", "apps/b.yaml": "s2"}), {"s1": b"a", "s2": b"b"})
-        store.save(PersistedIndex("h2", {"apps/a.yaml": "s3"}), {"s3": b"\xff\x00binary"})
+        s1, s2, s3 = (git_blob_id(b) for b in (b"a", b"b", b"\xff\x00binary"))
+        store.save(PersistedIndex("h1", {"apps/a.yaml": s1, "apps/b.yaml": s2}), {s1: b"a", s2: b"b"})
+        assert store.load()[1] == {s1: b"a", s2: b"b"}
+        store.save(PersistedIndex("h2", {"apps/a.yaml": s3}), {s3: b"\xff\x00binary"})
         index, blobs = store.load()
-        assert index == PersistedIndex("h2", {"apps/a.yaml": "s3"})
-        assert blobs == {"s3": b"\xff\x00binary"}, "blobs no longer referenced are collected"
+        assert index == PersistedIndex("h2", {"apps/a.yaml": s3})
+        assert blobs == {s3: b"\xff\x00binary"}, "blobs no longer referenced are collected"
+        rng = random.Random(0)  # incompressible: the packs' size limits are what is tested
+        contents = [rng.randbytes(200_000) for _ in range(8)]
+        many = {git_blob_id(c): c for c in contents}
+        store.save(PersistedIndex("h3", {f"apps/{s}.yaml": s for s in many}), many)
+        assert store.load() == (PersistedIndex("h3", {f"apps/{s}.yaml": s for s in many}), many), (
+            "several packs"
+        )
+        assert len(t.query(table, PACKS)) > 2
+        store.save(PersistedIndex("h4", {"apps/a.yaml": s1}), {s1: b"a"})
+        assert store.load()[1] == {s1: b"a"} and len(t.query(table, PACKS)) == 2, "packs beyond are deleted"
     finally:
         table.delete_table()
 
@@ -240,7 +253,6 @@ def test_a_pushed_commit_is_read_without_the_ref(gh: LaunchedStack) -> None:
 def test_a_forged_index_in_the_table_cannot_redirect_a_manifest(gh: LaunchedStack) -> None:
     """The persisted index only hints at what changed: paths and blob ids always come from GitHub."""
     from synoscd.sources.github import PersistedIndex
-    from synoscd.sources.snapshot import git_blob_id
 
     repo = new_repo(gh, many_apps(1))
     table = t.open_table(gh.env["SYNOSCD_STATE_STORE"], table_name=f"f{uuid.uuid4().hex[:16]}")
