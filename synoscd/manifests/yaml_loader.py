@@ -113,31 +113,52 @@ class _BoundedComposer(Composer):
             self._depth -= 1
 
 
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar -> its implicit tag, for _Resolver
+_PLAIN_TAGS_MAX = 65_536
+_PLAIN_TAG_MAX_CHARS = 256
+
+
+class _Resolver(Resolver):
+    """PyYAML's resolver, remembering the tag of each short plain scalar. Its implicit resolvers are a
+    fixed table of regular expressions (no path resolvers are registered), so a plain value always
+    resolves to the same tag; the regexes were a third of parsing a thousand small manifests."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and len(value) <= _PLAIN_TAG_MAX_CHARS:
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = Resolver.resolve(self, kind, value, implicit)
+                if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return Resolver.resolve(self, kind, value, implicit)
+
+
 _FastLoader: Any = None
 try:  # libyaml scans and parses without recursion and ~10x faster than pure Python
     from yaml._yaml import CParser
 
-    class _Loader(_BoundedComposer, CParser, Resolver):
+    class _Loader(_BoundedComposer, CParser, _Resolver):
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
             _BoundedComposer.__init__(self)
-            Resolver.__init__(self)
+            _Resolver.__init__(self)
 
-    class _FastLoader(CParser, Resolver):  # type: ignore[no-redef]  # libyaml's own composer, in C
+    class _FastLoader(CParser, _Resolver):  # type: ignore[no-redef]  # libyaml's own composer, in C
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
-            Resolver.__init__(self)
+            _Resolver.__init__(self)
 
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.parser import Parser
 
-    class _Loader(Reader, Scanner, Parser, _BoundedComposer, Resolver):  # type: ignore[no-redef]
+    class _Loader(Reader, Scanner, Parser, _BoundedComposer, _Resolver):  # type: ignore[no-redef]
         def __init__(self, text: str) -> None:
             Reader.__init__(self, text)
             Scanner.__init__(self)
             Parser.__init__(self)
             _BoundedComposer.__init__(self)
-            Resolver.__init__(self)
+            _Resolver.__init__(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,19 @@ def test_a_local_source_pointing_at_the_manifests_folder_says_what_to_set(tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="check both settings"):
         LocalSource(tmp_path / "empty", "apps").snapshot()
+
+
+def test_the_synos_process_collects_less_and_freezes_what_it_leaves() -> None:
+    """`entry()` (the console script and `python -m synoscd`) tunes the collector for a short-lived
+    process and freezes the heap when the command is done, so the interpreter's teardown does not
+    collect it all again; it returns main's exit code."""
+    probe = (
+        "import gc\n"
+        "from synoscd.cli import main as m\n"
+        "m.main = lambda argv=None: 3\n"
+        "before = gc.get_threshold()\n"
+        "code = m.entry()\n"
+        "print(before == (700, 10, 10), gc.get_threshold(), gc.get_freeze_count() > 0, code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True (50000, 20, 20) True 3", out.stdout

@@ -5,6 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
 
 from synoscd.manifests import yaml_loader
 from synoscd.manifests.errors import ManifestError
@@ -248,3 +252,39 @@ def test_fast_and_safe_paths_read_the_same(monkeypatch: pytest.MonkeyPatch) -> N
 def test_scalars_are_typed_as_the_safe_loader_types_them() -> None:
     docs, _ = load("a: 1\nb: 1.5\nc: true\nd: null\ne: '1'\nf: 0x10\ng: 1e3\n")
     assert docs[0].data == {"a": 1, "b": 1.5, "c": True, "d": None, "e": "1", "f": 16, "g": "1e3"}
+
+
+# -- the resolver's remembered tags ----------------------------------------------------------------------
+
+_PLAIN_SAMPLES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["true", "False", "null", "~", "0x1F", "0o17", "1_000", "1e3", ".inf", "-.NaN", "2026-12-02"]
+    ),
+    st.from_regex(r"[-+]?[0-9][0-9_.:eE+-]{0,12}", fullmatch=True),
+)
+
+
+@given(_PLAIN_SAMPLES)
+def test_a_remembered_plain_tag_is_what_pyyaml_resolves(value: str) -> None:
+    """The memo in front of PyYAML's implicit resolvers never changes what a plain scalar is read as,
+    asked once (a miss) or again (a hit)."""
+    implicit = (True, False)
+    expected = Resolver().resolve(ScalarNode, value, implicit)
+    resolver = yaml_loader._Resolver()
+    assert resolver.resolve(ScalarNode, value, implicit) == expected
+    assert resolver.resolve(ScalarNode, value, implicit) == expected
+    assert resolver.resolve(ScalarNode, value, (False, True)) == Resolver().resolve(
+        ScalarNode, value, (False, True)
+    )
+
+
+def test_the_remembered_tags_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yaml_loader, "_PLAIN_TAGS", {})
+    monkeypatch.setattr(yaml_loader, "_PLAIN_TAGS_MAX", 3)
+    resolver = yaml_loader._Resolver()
+    for value in ["a", "1", "true", "b", "2", "x" * 300]:
+        resolver.resolve(ScalarNode, value, (True, False))
+    assert list(yaml_loader._PLAIN_TAGS) == ["a", "1", "true"], "at most the bound, and no long values"
+    docs, errors = load_documents("a.yaml", b"n: 1\nb: true\ns: b\n")
+    assert not errors and docs[0].data == {"n": 1, "b": True, "s": "b"}
