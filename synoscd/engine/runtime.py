@@ -103,7 +103,11 @@ class Runtime:
     def _open_table(self, **options: Any) -> Any:
         from synoscd.state.table import open_table
 
-        return open_table(self._store(), self.credential, self.settings.state_table, **options)
+        store = self._store()
+        # A connection string carries its key: the identity (and importing azure-identity, a fifth of a
+        # command's imports) waits for the first ARM or Key Vault call, off the lease's path.
+        credential = self.credential if store.startswith(("http://", "https://")) else None
+        return open_table(store, credential, self.settings.state_table, **options)
 
     @cached_property
     def table(self) -> Any:

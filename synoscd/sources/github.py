@@ -276,6 +276,7 @@ class GitHubSource:
         self._listing: _Listing | None = None  # the last commit listed from GitHub (trusted)
         self._manifests: dict[str, str] = {}  # path -> blob sha at self._listing.commit
         self._stored: PersistedIndex | None = None  # from the table: a hint for diffs, never the tree
+        self._stored_blobs: frozenset[str] = frozenset()  # the blob ids the table holds
         self._by_revision: dict[str, dict[str, str]] = {}
         self._loaded_store = False
         self._unsaved: tuple[PersistedIndex, dict[str, bytes], set[str]] | None = None
@@ -441,6 +442,7 @@ class GitHubSource:
                 target = self._head
         changed: frozenset[str] | None = frozenset()
         moved = target != self._head
+        stored, stored_blobs = self._stored, self._stored_blobs
         if moved:
             previous = (
                 self._listing.commit if self._listing else (self._stored.head if self._stored else None)
@@ -456,7 +458,14 @@ class GitHubSource:
             self._stored = None
         files = self._fetch(self._manifests)
         self._by_revision[target] = dict(self._manifests)
-        if moved or self._repaired:
+        # What the table holds already (a new process at the head it saved) is not saved again.
+        kept = (
+            stored is not None
+            and stored.head == target
+            and stored.manifests == self._manifests
+            and stored_blobs.issuperset(self._manifests.values())
+        )
+        if (moved and not kept) or self._repaired:
             self._persist(files)
         return Snapshot(
             target, files, self.label, changed, reader=self._read_any, notes=notes, later_notes=later
@@ -796,7 +805,7 @@ class GitHubSource:
             return
         for sha, data in blobs.items():
             self.cache.put(sha, data)  # verified against the tree when served, not here
-        self._stored = index
+        self._stored, self._stored_blobs = index, frozenset(blobs)
 
     def _persist(self, files: Mapping[str, bytes]) -> None:
         """Remember what a future cold instance would need; `persist()` saves it, after the pass's

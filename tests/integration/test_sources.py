@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.data.tables import TableClient
@@ -92,6 +93,16 @@ def test_one_changed_file_of_500_costs_o_k_requests(gh: LaunchedStack) -> None:
     assert source.changed_since(before.revision) == frozenset({"apps/app-123.yaml"})
 
 
+class _CountingStore(TableBlobStore):
+    """The table's store, counting saves."""
+
+    saves = 0
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.saves += 1
+        super().save(*args, **kwargs)
+
+
 def test_cold_start_with_the_persisted_cache(gh: LaunchedStack) -> None:
     repo = new_repo(gh, many_apps(50))
     table = t.open_table(gh.env["SYNOSCD_STATE_STORE"], table_name=f"b{uuid.uuid4().hex[:16]}")
@@ -100,11 +111,15 @@ def test_cold_start_with_the_persisted_cache(gh: LaunchedStack) -> None:
         first = warm.snapshot()
         forget_warm_sources()  # a new Function instance: no token, no ETag, no memory cache
         gh.admin("github", "DELETE", "calls")
-        cold = build_source(settings_for(gh, repo), store=TableBlobStore(table)).snapshot()
+        store = _CountingStore(table)
+        cold_source = build_source(settings_for(gh, repo), store=store)
+        cold = cold_source.snapshot()
         calls = github_calls(gh)
         assert len(calls) <= 5, calls
         assert not [c for c in calls if "/git/blobs/" in c], "no blob is read again"
         assert cold.files == first.files and cold.revision == first.revision
+        cold_source.persist()  # type: ignore[attr-defined]
+        assert store.saves == 0, "the table holds this head and its blobs already: nothing is saved again"
     finally:
         table.delete_table()
 
