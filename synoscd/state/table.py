@@ -164,7 +164,37 @@ def delete(table: TableClient, pk: str, rk: str) -> None:
 
 
 def query(table: TableClient, pk: str) -> list[dict[str, Any]]:
-    return [{**dict(e), "_etag": e.metadata["etag"]} for e in table.query_entities(f"PartitionKey eq '{pk}'")]
+    """Every row of a partition, each with its `_etag`.
+
+    Through the client's own pipeline (credential, the bounded retry, timeouts) and the SDK's own entity
+    conversion (`_convert_to_entity`: the same types, metadata and ETag as `query_entities`), but
+    without the generated model deserializer in between, which evaluates a type name per property: a
+    thousand status rows cost a new process about 0.15 s of CPU that way, a few ms this way."""
+    from azure.core.exceptions import map_error
+    from azure.data.tables._deserialize import _convert_to_entity
+    from azure.data.tables._generated.operations._operations import build_table_query_entities_request
+
+    rows: list[dict[str, Any]] = []
+    next_pk: str | None = None
+    next_rk: str | None = None
+    while True:
+        request = build_table_query_entities_request(
+            table.table_name,
+            filter=f"PartitionKey eq '{pk}'",
+            next_partition_key=next_pk,
+            next_row_key=next_rk,
+        )
+        response = table._client.send_request(request)
+        if response.status_code != 200:
+            map_error(response.status_code, response, {404: ResourceNotFoundError})
+            raise HttpResponseError(response=response)
+        for raw in response.json().get("value") or []:
+            entity = _convert_to_entity(raw)
+            rows.append({**dict(entity), "_etag": entity.metadata["etag"]})
+        next_pk = response.headers.get("x-ms-continuation-NextPartitionKey")
+        next_rk = response.headers.get("x-ms-continuation-NextRowKey")
+        if not next_pk:
+            return rows
 
 
 def put_json(entity: dict[str, Any], name: str, value: Any) -> None:
