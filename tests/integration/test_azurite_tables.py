@@ -43,7 +43,7 @@ def test_a_partition_read_equals_the_sdks_query_over_pages_and_types(stack: Laun
     """`state/table.query` reads through the client's pipeline with the SDK's own entity conversion:
     the same rows, values, types and ETags as `query_entities`, across Table Storage's 1,000-row pages,
     and only the partition asked for."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from azure.data.tables import EdmType, EntityProperty
 
@@ -60,7 +60,7 @@ def test_a_partition_read_equals_the_sdks_query_over_pages_and_types(stack: Laun
             "ratio": 0.25,
             "whole": 3.0,
             "flag": True,
-            "when": datetime(2026, 12, 2, 3, 4, 5, tzinfo=timezone.utc),
+            "when": datetime(2026, 12, 2, 3, 4, 5, tzinfo=UTC),
             "raw": b"\x00\xffbytes",
         }
         table.create_entity(typed)
