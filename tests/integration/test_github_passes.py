@@ -19,7 +19,7 @@ from synoscd.sources.factory import forget_warm_sources
 from synoscd.sources.snapshot import git_blob_id
 from synoscd.state import history, runtime
 from synoscd.state import table as t
-from synoscd.state.blobcache import INDEX_ROW, PACKS, entity_pack, pack, pack_entity, unpack
+from synoscd.state.blobcache import INDEX_ROW, PACKS, TableBlobStore, entity_pack, pack, pack_entity, unpack
 from tests.conftest import LaunchedStack, app_yaml
 from tests.integration.test_sources import commit, new_repo, settings_for
 
@@ -277,8 +277,5 @@ def test_a_cached_file_changed_in_the_table_is_discarded_and_read_again(
     assert any("apps/web.yaml" in w and sha in w and "discarded" in w for w in warnings), warnings
     assert [c for c in repo.github_calls() if f"/git/blobs/{sha}" in c], "read again from GitHub"
     repo.rt.source().persist()
-    cached: dict[str, bytes] = {}
-    for r in t.query(repo.rt.table, PACKS):
-        if r["RowKey"] != INDEX_ROW:
-            cached.update(unpack(entity_pack(r)))
+    cached = TableBlobStore(repo.rt.table).load()[1]
     assert cached.get(sha) == app_yaml("web", "1").encode(), "the pack is written again, repaired"
