@@ -64,15 +64,9 @@ class Fleet:
         self.sub_a = stack.env["SYNOSCD_AZURE_SUBSCRIPTION_ID"]
         self.subs = {n: (self.sub_a if i < targets // 2 else SUB_B) for i, n in enumerate(self.names)}
         self.owner, self.repo = stack.env["SYNOSCD_GITHUB_REPO_OWNER"], stack.env["SYNOSCD_GITHUB_REPO_NAME"]
-        from emulators.httpbase import serve
-        from emulators.storage_proxy import StorageProxy
+        from emulators.storage_proxy import proxy_in_front
 
-        conn = stack.env["SYNOSCD_STATE_STORE"]
-        parts = dict(p.split("=", 1) for p in conn.strip(";").split(";"))
-        origin, account = parts["TableEndpoint"].rstrip("/").rsplit("/", 1)
-        self.proxy = serve(StorageProxy(origin), tls=None)
-        parts["TableEndpoint"] = f"{self.proxy.url}/{account}"
-        self.store = ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
+        self.proxy, self.store = proxy_in_front(stack.env["SYNOSCD_STATE_STORE"], "Table")
         self.table = f"fleet{int(time.time())}"
 
     def files(self, tag: str) -> dict[str, str]:

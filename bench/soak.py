@@ -43,9 +43,9 @@ import requests
 
 from bench import soak_checks as checks
 from bench.soak_faults import Injector
-from emulators.httpbase import RunningServer, serve
+from emulators.httpbase import RunningServer
 from emulators.launcher import GITHUB_OWNER, GITHUB_REPO, WEBHOOK_SECRET, Stack, start_stack
-from emulators.storage_proxy import StorageProxy
+from emulators.storage_proxy import proxy_in_front
 from synoscd.engine.reconcile import LEFT_BEHIND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,18 +235,6 @@ class Host:
         self.kill()  # whatever of the group is left
 
 
-def _store_through(conn: str, table_proxy: str, queue_proxy: str) -> str:
-    parts = dict(p.split("=", 1) for p in conn.strip(";").split(";"))
-    parts["TableEndpoint"] = f"{table_proxy}/{parts['AccountName']}"
-    parts["QueueEndpoint"] = f"{queue_proxy}/{parts['AccountName']}"
-    return ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
-
-
-def _origin(conn: str, key: str) -> str:
-    parts = dict(p.split("=", 1) for p in conn.strip(";").split(";"))
-    return parts[key].rstrip("/").rsplit("/", 1)[0]
-
-
 # -- the soak --------------------------------------------------------------------------------------------
 
 
@@ -305,12 +293,12 @@ class Soak:
     # -- set up ----------------------------------------------------------------------------------------
     def start(self) -> None:
         self.stack = start_stack(self.work / "stack")
-        conn = self.stack.env["SYNOSCD_STATE_STORE"]
-        for name, key in (("table", "TableEndpoint"), ("queue", "QueueEndpoint")):
-            self.proxies[name] = serve(StorageProxy(_origin(conn, key)), tls=None)
+        store = self.stack.env["SYNOSCD_STATE_STORE"]
+        for name in ("Table", "Queue"):
+            self.proxies[name.lower()], store = proxy_in_front(store, name)
         self.table_name = f"soak{uuid.uuid4().hex[:12]}"
         self.settings = {
-            "SYNOSCD_STATE_STORE": _store_through(conn, self.proxies["table"].url, self.proxies["queue"].url),
+            "SYNOSCD_STATE_STORE": store,
             "SYNOSCD_STATE_TABLE": self.table_name,
             "SYNOSCD_QUEUE_NAME": f"soak{uuid.uuid4().hex[:12]}",
             "SYNOSCD_PRUNE_ENABLED": "true",

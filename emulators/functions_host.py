@@ -544,10 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     if args.queue_worker:  # one worker process: the queue triggers only, until told to stop
         worker = FunctionsHost(module=args.module, serve_http=False).start()
-        done = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-        signal.signal(signal.SIGINT, lambda *_: done.set())
-        done.wait()
+        _until_signalled()
         worker.stop()
         return 0
     host = FunctionsHost(
@@ -562,12 +559,17 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    _until_signalled()
     host.stop()
     return 0
+
+
+def _until_signalled() -> None:
+    """Wait for SIGTERM or SIGINT (the launcher's stop, or Ctrl-C)."""
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ the call log), plus:
 
   PUT /_admin/outage   {"down": true}: every request is dropped until {"down": false}
 
-    proxy = serve(StorageProxy("http://127.0.0.1:10002"), tls=None)
+    proxy, store = proxy_in_front(connection_string, "Table")  # the proxy, and a string through it
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import http.client
 import threading
 from urllib.parse import quote, urlencode, urlsplit
 
-from emulators.httpbase import DropConnection, Emulator, Request, Response
+from emulators.httpbase import DropConnection, Emulator, Request, Response, RunningServer, serve
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones http.client and our server set themselves.
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
@@ -81,3 +81,14 @@ class StorageProxy(Emulator):
     def _admin_outage(self, req: Request) -> Response:
         self.down = bool((req.json() or {}).get("down", True))
         return Response.json(200, {"down": self.down})
+
+
+def proxy_in_front(connection_string: str, service: str) -> tuple[RunningServer, str]:
+    """A StorageProxy on loopback in front of the `service` endpoint ("Table" or "Queue") of an
+    Azurite connection string, and the connection string that reaches the same account through it
+    (its other endpoints unchanged). The caller stops the server."""
+    parts = dict(p.split("=", 1) for p in connection_string.strip(";").split(";"))
+    origin, account = parts[f"{service}Endpoint"].rstrip("/").rsplit("/", 1)
+    proxy = serve(StorageProxy(origin), tls=None)
+    parts[f"{service}Endpoint"] = f"{proxy.url}/{account}"
+    return proxy, ";".join(f"{k}={v}" for k, v in parts.items()) + ";"

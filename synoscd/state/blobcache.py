@@ -93,6 +93,9 @@ def _groups(blobs: Mapping[str, bytes]) -> Iterator[dict[str, bytes]]:
 class TableBlobStore:
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        # Old one-row-per-blob partitions may remain until a save has seen to them; a table that holds
+        # a pack index was saved in this format already, and so was collected.
+        self._legacy_collected = False
 
     def load(self) -> tuple[PersistedIndex | None, dict[str, bytes]]:
         """The index and every blob, in one query."""
@@ -102,6 +105,7 @@ class TableBlobStore:
             row = dict(entity)
             if entity["RowKey"] == INDEX_ROW:
                 index = PersistedIndex(row["head"], t.get_json(row, "manifests", {}))
+                self._legacy_collected = True
                 continue
             try:
                 blobs.update(unpack(entity_pack(row)))
@@ -123,12 +127,11 @@ class TableBlobStore:
         stale = self.table.query_entities(f"PartitionKey eq '{PACKS}'", select=["RowKey"])
         ops += [("delete", {"PartitionKey": PACKS, "RowKey": e["RowKey"]}) for e in stale]
         self._submit([op for op in ops if op[0] == "upsert" or op[1]["RowKey"] not in rows | {INDEX_ROW}])
-        self._collect_legacy()
-
-    def _collect_legacy(self) -> None:
-        for partition in LEGACY:
-            rows = self.table.query_entities(f"PartitionKey eq '{partition}'", select=["RowKey"])
-            self._submit([("delete", {"PartitionKey": partition, "RowKey": e["RowKey"]}) for e in rows])
+        if not self._legacy_collected:
+            for partition in LEGACY:
+                old = self.table.query_entities(f"PartitionKey eq '{partition}'", select=["RowKey"])
+                self._submit([("delete", {"PartitionKey": partition, "RowKey": e["RowKey"]}) for e in old])
+            self._legacy_collected = True
 
     def _submit(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
         batch: list[tuple[str, dict[str, Any]]] = []

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from emulators.httpbase import serve
-from emulators.storage_proxy import StorageProxy
+from emulators.storage_proxy import proxy_in_front
 from synoscd.engine.runtime import Runtime, get_runtime, reset_runtime
 from synoscd.fleet.targets import table_name
 from synoscd.functions import handlers
@@ -45,11 +44,7 @@ class Tick:
         repo = f"tick-{uuid.uuid4().hex[:8]}"
         stack.admin("github", "POST", "repos", {"owner": OWNER, "name": repo, "files": files})
         store = stack.env["SYNOSCD_STATE_STORE"]
-        parts = dict(p.split("=", 1) for p in store.strip(";").split(";"))
-        origin, account = parts["TableEndpoint"].rstrip("/").rsplit("/", 1)
-        self.proxy = serve(StorageProxy(origin), tls=None)
-        parts["TableEndpoint"] = f"{self.proxy.url}/{account}"
-        self.store = ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
+        self.proxy, self.store = proxy_in_front(store, "Table")
         self.rt: Runtime = get_runtime(
             settings(
                 stack,

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from emulators.httpbase import serve
-from emulators.storage_proxy import StorageProxy
+from emulators.storage_proxy import StorageProxy, proxy_in_front
 from synoscd.engine.reconcile import PassResult, run_pass
 from synoscd.state import history, lease
 from synoscd.state import table as t
@@ -242,13 +241,7 @@ def test_a_pass_failing_before_it_records_leaves_a_failed_history_row(ops: Ops) 
 @pytest.fixture
 def proxied(ops: Ops) -> Iterator[tuple[Ops, StorageProxy, str]]:
     """Ops whose state store is reached through a storage proxy that the test can cut."""
-    conn = ops.stack.env["SYNOSCD_STATE_STORE"]
-    parts = dict(p.split("=", 1) for p in conn.strip(";").split(";"))
-    table_url = parts["TableEndpoint"].rstrip("/")
-    origin, account = table_url.rsplit("/", 1)
-    proxy = serve(StorageProxy(origin), tls=None)
-    parts["TableEndpoint"] = f"{proxy.url}/{account}"
-    through_proxy = ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
+    proxy, through_proxy = proxy_in_front(ops.stack.env["SYNOSCD_STATE_STORE"], "Table")
     try:
         yield ops, proxy.emulator, through_proxy  # type: ignore[misc]
     finally:

@@ -204,11 +204,20 @@ def test_blob_store_round_trip(gh: LaunchedStack) -> None:
     try:
         from synoscd.sources.github import PersistedIndex
 
+        legacy = [
+            {"PartitionKey": "blobs", "RowKey": "s0", "data": "x"},
+            {"PartitionKey": "blobindex", "RowKey": "latest"},
+        ]
+        for row in legacy:  # what SynosCD before packs kept: one row per blob
+            table.upsert_entity(row)
         store = TableBlobStore(table)
-        assert store.load() == (None, {})
+        assert store.load() == (None, {}), "old rows are not read"
         s1, s2, s3 = (git_blob_id(b) for b in (b"a", b"b", b"\xff\x00binary"))
         store.save(PersistedIndex("h1", {"apps/a.yaml": s1, "apps/b.yaml": s2}), {s1: b"a", s2: b"b"})
         assert store.load()[1] == {s1: b"a", s2: b"b"}
+        assert [r for p in ("blobs", "blobindex") for r in t.query(table, p)] == [], (
+            "the first save collects them"
+        )
         store.save(PersistedIndex("h2", {"apps/a.yaml": s3}), {s3: b"\xff\x00binary"})
         index, blobs = store.load()
         assert index == PersistedIndex("h2", {"apps/a.yaml": s3})

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from emulators.httpbase import serve
-from emulators.storage_proxy import StorageProxy
+from emulators.storage_proxy import proxy_in_front
 from synoscd import webhook
 from synoscd.config import Settings
 from synoscd.engine.runtime import Runtime, get_runtime, reset_runtime
@@ -101,13 +100,8 @@ def test_the_answer_does_not_wait_for_a_throttled_arm_or_github(
 
 
 def test_a_delivery_that_could_not_be_queued_runs_when_redelivered(fresh_stack: LaunchedStack) -> None:
-    conn = fresh_stack.env["SYNOSCD_STATE_STORE"]
-    parts = dict(p.split("=", 1) for p in conn.strip(";").split(";"))
-    origin, account = parts["QueueEndpoint"].rstrip("/").rsplit("/", 1)
-    proxy = serve(StorageProxy(origin), tls=None)
+    proxy, store = proxy_in_front(fresh_stack.env["SYNOSCD_STATE_STORE"], "Queue")
     try:
-        parts["QueueEndpoint"] = f"{proxy.url}/{account}"
-        store = ";".join(f"{k}={v}" for k, v in parts.items()) + ";"
         rt = get_runtime(settings(fresh_stack, state_store=store))
         proxy.emulator.down = True  # type: ignore[attr-defined]
         status, answer = deliver(rt, "queue-down-1")
